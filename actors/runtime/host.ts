@@ -1,0 +1,259 @@
+import { randomUUID } from 'node:crypto'
+import { transition, type AnyStateMachine, type SnapshotFrom } from 'xstate'
+import { GatewayError } from '../../shared/errors.js'
+import { ConcurrencyError } from '../../store/errors.js'
+import type { EventMetadata, EventStore, NewEvent, RecordedEvent } from '../../store/types.js'
+import { initialSnapshot } from './initial-snapshot.js'
+import type {
+  ActorState,
+  AggregateDefinition,
+  DecideContext,
+  DomainEvent,
+  EffectCall,
+  EffectHandler,
+  SendResult,
+  SnapshotStore,
+} from './types.js'
+
+export interface ActorHostParameters<Machine extends AnyStateMachine, Command, Event extends DomainEvent> {
+  definition: AggregateDefinition<Machine, Command, Event>
+  store: EventStore
+  /** Real implementations of the machine's named actions (bound in main.ts). */
+  effects?: Partial<Record<string, EffectHandler<Command>>>
+  snapshots?: SnapshotStore
+  /** Store a snapshot every N events (default 100). */
+  snapshotEvery?: number
+  /** Idle actors kept in memory (LRU). Default 10,000. */
+  cacheSize?: number
+  /** Attempts on a concurrency conflict before giving up. Default 25. */
+  maxRetries?: number
+  now?: () => Date
+  newId?: () => string
+  /** Where effect failures go (effects run detached from the command). */
+  onEffectError?: (error: unknown, action: EffectCall, actorId: string) => void
+}
+
+interface Entry<Machine extends AnyStateMachine> extends ActorState<Machine> {
+  /** Tail of this actor's mailbox: every command chains onto it. */
+  mailbox: Promise<unknown>
+  pending: number
+  /** Revision of the newest stored snapshot. */
+  snapshotRevision: bigint
+}
+
+/** The actor's commands could not be applied after repeated conflicts with other writers. */
+export class ActorBusyError extends GatewayError {
+  override name = 'ActorBusyError'
+  constructor(streamId: string, attempts: number, cause: unknown) {
+    super('actor_busy', `Too many concurrent writers on ${streamId}; try again`, { details: { attempts }, cause })
+  }
+}
+
+/**
+ * Hosts every actor of one aggregate kind. Commands for one actor id run one at a time
+ * (a mailbox); state is the fold of the actor's stream through XState's pure
+ * `transition`; new events are appended with the expected revision, so two processes
+ * sharing a store never lose an update: the loser reloads and decides again.
+ */
+export class ActorHost<Machine extends AnyStateMachine, Command, Event extends DomainEvent> {
+  readonly #p: ActorHostParameters<Machine, Command, Event>
+  readonly #entries = new Map<string, Entry<Machine>>()
+  readonly #loading = new Map<string, Promise<Entry<Machine>>>()
+  readonly #ctx: () => DecideContext
+  readonly #cacheSize: number
+  readonly #snapshotEvery: number
+
+  constructor(parameters: ActorHostParameters<Machine, Command, Event>) {
+    this.#p = parameters
+    this.#cacheSize = parameters.cacheSize ?? 10_000
+    this.#snapshotEvery = parameters.snapshotEvery ?? 100
+    const now = parameters.now ?? (() => new Date())
+    const newId = parameters.newId ?? randomUUID
+    this.#ctx = () => ({ now: now(), newId })
+  }
+
+  get category(): string {
+    return this.#p.definition.category
+  }
+
+  /** Actors currently held in memory. */
+  get size(): number {
+    return this.#entries.size
+  }
+
+  streamId(actorId: string): string {
+    return `${this.#p.definition.category}-${actorId}`
+  }
+
+  /** Runs one command through the actor's mailbox: decide → append → transition → effects. */
+  send(actorId: string, command: Command, metadata?: EventMetadata): Promise<SendResult<Machine>> {
+    return this.#enqueue(actorId, (entry) => this.#handle(actorId, entry, command, metadata))
+  }
+
+  /** The actor's current state, caught up with the store (other processes may have written). */
+  read(actorId: string): Promise<ActorState<Machine>> {
+    return this.#enqueue(actorId, async (entry) => {
+      await this.#catchUp(actorId, entry)
+      return { snapshot: entry.snapshot, revision: entry.revision }
+    })
+  }
+
+  /** Drops every cached actor (tests; the next access rehydrates from the store). */
+  clear(): void {
+    for (const [id, e] of this.#entries) if (e.pending === 0) this.#entries.delete(id)
+  }
+
+  async #enqueue<T>(actorId: string, work: (entry: Entry<Machine>) => Promise<T>): Promise<T> {
+    const entry = await this.#entry(actorId)
+    entry.pending++
+    const run = entry.mailbox.then(() => work(entry))
+    entry.mailbox = run.then(
+      () => undefined,
+      () => undefined,
+    )
+    try {
+      return await run
+    } finally {
+      entry.pending--
+      this.#evict()
+    }
+  }
+
+  async #entry(actorId: string): Promise<Entry<Machine>> {
+    const cached = this.#entries.get(actorId)
+    if (cached !== undefined) {
+      // Re-insert to mark as most recently used.
+      this.#entries.delete(actorId)
+      this.#entries.set(actorId, cached)
+      return cached
+    }
+    let loading = this.#loading.get(actorId)
+    if (loading === undefined) {
+      loading = this.#hydrate(actorId).finally(() => this.#loading.delete(actorId))
+      this.#loading.set(actorId, loading)
+    }
+    const entry = await loading
+    const raced = this.#entries.get(actorId)
+    if (raced !== undefined) return raced
+    this.#entries.set(actorId, entry)
+    return entry
+  }
+
+  async #hydrate(actorId: string): Promise<Entry<Machine>> {
+    const { machine, version } = this.#p.definition
+    const streamId = this.streamId(actorId)
+    const entry: Entry<Machine> = {
+      snapshot: initialSnapshot(machine),
+      revision: -1n,
+      mailbox: Promise.resolve(),
+      pending: 0,
+      snapshotRevision: -1n,
+    }
+    const stored = await this.#p.snapshots?.load(streamId)
+    if (stored !== undefined && stored.version === version) {
+      entry.snapshot = machine.resolveState(stored.snapshot as never) as SnapshotFrom<Machine>
+      entry.revision = stored.revision
+      entry.snapshotRevision = stored.revision
+    }
+    await this.#catchUp(actorId, entry)
+    return entry
+  }
+
+  /** Folds events appended after the entry's revision (by anyone), ignoring their actions. */
+  async #catchUp(actorId: string, entry: Entry<Machine>): Promise<void> {
+    const events = await this.#p.store.readStream(
+      this.streamId(actorId),
+      entry.revision === -1n ? {} : { fromRevision: entry.revision + 1n },
+    )
+    for (const e of events) this.#fold(entry, e)
+    await this.#maybeSnapshot(actorId, entry)
+  }
+
+  #fold(entry: Entry<Machine>, event: RecordedEvent): EffectCall[] {
+    const [next, actions] = transition(this.#p.definition.machine, entry.snapshot, {
+      type: event.type,
+      data: event.data,
+    } as never)
+    entry.snapshot = next as SnapshotFrom<Machine>
+    entry.revision = event.revision
+    return (actions as { type: string; params: unknown }[])
+      .filter((a) => !a.type.startsWith('xstate.'))
+      .map((a) => ({ type: a.type, params: a.params }))
+  }
+
+  async #handle(
+    actorId: string,
+    entry: Entry<Machine>,
+    command: Command,
+    metadata: EventMetadata | undefined,
+  ): Promise<SendResult<Machine>> {
+    const maxRetries = this.#p.maxRetries ?? 25
+    const streamId = this.streamId(actorId)
+    for (let attempt = 1; ; attempt++) {
+      const decided = this.#p.definition.decide(entry.snapshot, command, this.#ctx())
+      if (decided instanceof Error) throw decided
+      if (decided.length === 0) return { snapshot: entry.snapshot, revision: entry.revision, events: [] }
+      const proposed: NewEvent[] = decided.map((e) => (metadata === undefined ? { type: e.type, data: e.data } : { type: e.type, data: e.data, metadata }))
+      try {
+        await this.#p.store.append(streamId, proposed, {
+          expectedRevision: entry.revision === -1n ? 'no_stream' : entry.revision,
+        })
+      } catch (error) {
+        if (!(error instanceof ConcurrencyError)) throw error
+        if (attempt >= maxRetries) throw new ActorBusyError(streamId, attempt, error)
+        // Another writer appended first: fold what it wrote, then decide again.
+        await this.#catchUp(actorId, entry)
+        if (attempt > 2) await new Promise((r) => setTimeout(r, Math.random() * attempt * 2))
+        continue
+      }
+      // Read back what was stored (ids, positions, hashes) and fold it, collecting effects.
+      const from = entry.revision + 1n
+      const committed = await this.#p.store.readStream(streamId, { fromRevision: from, maxCount: proposed.length })
+      const effects: { action: EffectCall; event: RecordedEvent }[] = []
+      for (const e of committed) for (const action of this.#fold(entry, e)) effects.push({ action, event: e })
+      this.#runEffects(actorId, effects)
+      await this.#maybeSnapshot(actorId, entry)
+      return { snapshot: entry.snapshot, revision: entry.revision, events: committed }
+    }
+  }
+
+  #runEffects(actorId: string, effects: { action: EffectCall; event: RecordedEvent }[]): void {
+    for (const { action, event } of effects) {
+      const handler = this.#p.effects?.[action.type]
+      if (handler === undefined) continue
+      const ctx = {
+        actorId,
+        event,
+        send: (command: Command, metadata?: EventMetadata) =>
+          this.send(actorId, command, metadata ?? { causationId: event.id, ...(event.metadata.correlationId === undefined ? {} : { correlationId: event.metadata.correlationId }) }),
+      }
+      // Effects run detached: a slow model call must not hold the actor's mailbox.
+      queueMicrotask(() => {
+        Promise.resolve()
+          .then(() => handler(action, ctx))
+          .catch((error: unknown) => this.#p.onEffectError?.(error, action, actorId))
+      })
+    }
+  }
+
+  async #maybeSnapshot(actorId: string, entry: Entry<Machine>): Promise<void> {
+    const snapshots = this.#p.snapshots
+    if (snapshots === undefined || entry.revision < 0n) return
+    if (entry.revision - entry.snapshotRevision < BigInt(this.#snapshotEvery)) return
+    const { machine, version } = this.#p.definition
+    entry.snapshotRevision = entry.revision
+    await snapshots.save(this.streamId(actorId), {
+      version,
+      revision: entry.revision,
+      snapshot: machine.getPersistedSnapshot(entry.snapshot),
+    })
+  }
+
+  #evict(): void {
+    if (this.#entries.size <= this.#cacheSize) return
+    for (const [id, e] of this.#entries) {
+      if (this.#entries.size <= this.#cacheSize) break
+      if (e.pending === 0) this.#entries.delete(id)
+    }
+  }
+}

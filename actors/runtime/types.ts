@@ -1,0 +1,74 @@
+import type { AnyStateMachine, SnapshotFrom } from 'xstate'
+import type { DomainError } from '../../shared/errors.js'
+import type { EventMetadata, RecordedEvent, StreamRevision } from '../../store/types.js'
+
+/** A domain event: plain data, money as bigint. It is also the machine's event. */
+export interface DomainEvent<Type extends string = string, Data = unknown> {
+  type: Type
+  data: Data
+}
+
+/** Inputs that the pure `decide` may not obtain by itself (time, ids). */
+export interface DecideContext {
+  now: Date
+  newId(): string
+}
+
+/** An effect the machine named, to run for a freshly committed event. */
+export interface EffectCall {
+  type: string
+  params: unknown
+}
+
+export interface EffectContext<Command> {
+  actorId: string
+  /** The committed event whose transition returned this action. */
+  event: RecordedEvent
+  /** Sends a command back to this actor (effects report results as commands). */
+  send(command: Command, metadata?: EventMetadata): Promise<unknown>
+}
+
+export type EffectHandler<Command> = (action: EffectCall, ctx: EffectContext<Command>) => void | Promise<void>
+
+/**
+ * One aggregate kind: its stream category, machine and pure decider. Effects are bound
+ * separately (main.ts) so the definition stays pure.
+ */
+export interface AggregateDefinition<
+  Machine extends AnyStateMachine,
+  Command,
+  Event extends DomainEvent,
+> {
+  /** Streams are named `${category}-${actorId}`. */
+  category: string
+  machine: Machine
+  /** Bump when the machine's persisted shape changes: old snapshots are then ignored. */
+  version: number
+  /** Pure: the events a command produces in this state, or why it is refused. */
+  decide(state: SnapshotFrom<Machine>, command: Command, ctx: DecideContext): readonly Event[] | DomainError
+}
+
+/** An actor's folded state, as the host holds it. */
+export interface ActorState<Machine extends AnyStateMachine> {
+  snapshot: SnapshotFrom<Machine>
+  /** Revision of the last folded event; -1n when the stream does not exist. */
+  revision: StreamRevision | -1n
+}
+
+export interface SendResult<Machine extends AnyStateMachine> extends ActorState<Machine> {
+  /** The events this command appended (empty when it changed nothing). */
+  events: RecordedEvent[]
+}
+
+/** Stored snapshot of an actor: only a cache, deleting it changes nothing but start-up time. */
+export interface StoredSnapshot {
+  version: number
+  revision: StreamRevision
+  snapshot: unknown
+}
+
+/** Where the host keeps snapshots (a side table, a `$snapshot-` stream, memory). */
+export interface SnapshotStore {
+  load(streamId: string): Promise<StoredSnapshot | undefined>
+  save(streamId: string, snapshot: StoredSnapshot): Promise<void>
+}

@@ -1,0 +1,100 @@
+import { z } from 'zod'
+
+const bool = z
+  .enum(['true', 'false', '1', '0', 'yes', 'no'])
+  .transform((v) => v === 'true' || v === '1' || v === 'yes')
+
+const csv = z
+  .string()
+  .transform((v) =>
+    v
+      .split(',')
+      .map((s) => s.trim())
+      .filter((s) => s.length > 0),
+  )
+
+const address = z.string().regex(/^0x[0-9a-fA-F]{40}$/, 'must be a 0x-prefixed 20-byte hex address')
+const privateKey = z.string().regex(/^0x[0-9a-fA-F]{64}$/, 'must be a 0x-prefixed 32-byte hex private key')
+const atomic = z.string().regex(/^\d+$/, 'must be an integer amount in USDC atomic units').transform((v) => BigInt(v))
+const int = (min: number, max = Number.MAX_SAFE_INTEGER) => z.coerce.number().int().min(min).max(max)
+
+/**
+ * Every environment variable the gateway reads, with its default. README's
+ * "Configuration" table lists the same names; keep the two together.
+ */
+export const configSchema = z.object({
+  NODE_ENV: z.enum(['development', 'production', 'test']).default('development'),
+  HOST: z.string().min(1).default('127.0.0.1'),
+  PORT: int(0, 65535).default(8080),
+  DATA_DIR: z.string().min(1).default('./data'),
+  PUBLIC_URL: z.string().url().optional(),
+  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  CORS_ORIGINS: csv.default([]),
+  BODY_LIMIT_BYTES: int(1024).default(1024 * 1024),
+  WORKER_THREADS: int(1, 64).optional(),
+  SHUTDOWN_GRACE_MS: int(0).default(10_000),
+
+  EVENT_STORE: z.enum(['sqlite', 'kurrentdb']).default('sqlite'),
+  SQLITE_FILE: z.string().optional(),
+  KURRENTDB_CONNECTION_STRING: z.string().optional(),
+  SNAPSHOT_EVERY: int(1).default(100),
+  ACTOR_CACHE_SIZE: int(1).default(10_000),
+
+  JWT_SECRET: z.string().min(32, 'must be at least 32 characters').optional(),
+  JWT_ISSUER: z.string().min(1).optional(),
+  JWT_AUDIENCE: z.string().min(1).default('agent-gateway'),
+  JWT_TTL_S: int(60).default(24 * 3600),
+  CHALLENGE_TTL_MS: int(1000).default(5 * 60_000),
+
+  AUDITOR_WALLETS: csv.pipe(z.array(address)).default([]),
+
+  VAULT_PERSISTENCE_DIR: z.string().optional(),
+  VAULT_FAIL_CLOSED: bool.optional(),
+  VAULT_MASTER_KEY: z.string().min(32).optional(),
+  VAULT_HMAC_KEY: z.string().min(32).optional(),
+  VAULT_UNLOCK_TTL_MS: int(1000).default(60 * 60_000),
+
+  DEPOSIT_MNEMONIC: z.string().optional(),
+  CHAIN_RPC_URL: z.string().url().optional(),
+  CHAIN_ID: int(1).default(8453),
+  USDC_ADDRESS: address.default('0x833589fCD6eDb6E08f4c7C32D4f71b54bdA02913'),
+  TREASURY_ADDRESS: address.optional(),
+  RELAYER_PRIVATE_KEY: privateKey.optional(),
+  CHAIN_CONFIRMATIONS: int(0).default(12),
+  CHAIN_POLL_MS: int(100).default(4000),
+  RESERVATION_TTL_MS: int(1000).default(10 * 60_000),
+  WITHDRAWAL_MAX: atomic.default(BigInt(10_000 * 1e6)),
+  WITHDRAWAL_DAILY_MAX: atomic.default(BigInt(25_000 * 1e6)),
+  WITHDRAWAL_PER_HOUR: int(1).default(5),
+
+  ANTHROPIC_BASE_URL: z.string().url().optional(),
+  MCP_GATEWAY_URL: z.string().url().optional(),
+  MCP_SIGNING_KEY: z.string().optional(),
+  OPERATOR_PRIVATE_KEY: privateKey.optional(),
+
+  ATTESTATION_PROVIDER: z.enum(['auto', 'configfs-tsm', 'none']).default('auto'),
+  TSM_REPORT_DIR: z.string().default('/sys/kernel/config/tsm/report'),
+  SNP_CERTS_DIR: z.string().optional(),
+  MEASUREMENT_ALLOWLIST: csv.default([]),
+})
+
+export type Config = z.infer<typeof configSchema>
+
+export class ConfigError extends Error {
+  override name = 'ConfigError'
+}
+
+/** Parses the environment; an invalid value throws a ConfigError naming the variable. */
+export function loadConfig(env: Record<string, string | undefined> = process.env): Config {
+  const input: Record<string, string> = {}
+  for (const key of Object.keys(configSchema.shape)) {
+    const v = env[key]
+    if (v !== undefined && v !== '') input[key] = v
+  }
+  const parsed = configSchema.safeParse(input)
+  if (!parsed.success) {
+    const lines = parsed.error.issues.map((i) => `${i.path.join('.') || '(environment)'}: ${i.message}`)
+    throw new ConfigError(`Invalid configuration:\n  ${lines.join('\n  ')}`)
+  }
+  return parsed.data
+}

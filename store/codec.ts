@@ -1,0 +1,57 @@
+import { Packr } from 'msgpackr'
+
+/**
+ * One shared msgpackr instance: bigint of any size survives (useBigIntExtension), and
+ * both ends (store, WebSocket msgpack frames) must use the same settings.
+ */
+export const packr = new Packr({ useBigIntExtension: true, useRecords: false, moreTypes: false })
+
+export function encode(value: unknown): Buffer {
+  return packr.pack(value)
+}
+
+export function decode<T = unknown>(bytes: Uint8Array): T {
+  return packr.unpack(bytes) as T
+}
+
+/**
+ * JSON with bigint kept exact: a bigint becomes `{"$bigint":"<decimal>"}`. Used where
+ * events leave as text (ledger exports, the hash chain, KurrentDB JSON bodies, JSON
+ * WebSocket frames) so an auditor can rebuild the exact values from the text alone.
+ */
+export function toTaggedJson(value: unknown): unknown {
+  if (typeof value === 'bigint') return { $bigint: value.toString() }
+  if (Array.isArray(value)) return value.map(toTaggedJson)
+  if (value instanceof Uint8Array) return { $bytes: Buffer.from(value).toString('base64') }
+  if (value !== null && typeof value === 'object') {
+    const out: Record<string, unknown> = {}
+    for (const [k, v] of Object.entries(value)) if (v !== undefined) out[k] = toTaggedJson(v)
+    return out
+  }
+  return value
+}
+
+/** Inverse of toTaggedJson. */
+export function fromTaggedJson(value: unknown): unknown {
+  if (Array.isArray(value)) return value.map(fromTaggedJson)
+  if (value !== null && typeof value === 'object') {
+    const rec = value as Record<string, unknown>
+    const keys = Object.keys(rec)
+    if (keys.length === 1 && typeof rec.$bigint === 'string') return BigInt(rec.$bigint)
+    if (keys.length === 1 && typeof rec.$bytes === 'string') return new Uint8Array(Buffer.from(rec.$bytes, 'base64'))
+    const out: Record<string, unknown> = {}
+    for (const [k, v] of Object.entries(rec)) out[k] = fromTaggedJson(v)
+    return out
+  }
+  return value
+}
+
+/** JSON.stringify that keeps bigints exact via toTaggedJson. */
+export function stringifyTagged(value: unknown): string {
+  return JSON.stringify(toTaggedJson(value))
+}
+
+/** JSON.parse followed by fromTaggedJson. */
+export function parseTagged<T = unknown>(text: string): T {
+  return fromTaggedJson(JSON.parse(text)) as T
+}

@@ -1,0 +1,82 @@
+import type { ZodType } from 'zod'
+
+/**
+ * Transport-neutral route definitions. Route files (transport/routes/*.ts, or a
+ * module's own `routes.ts`) export functions returning Route[]; transport/server.ts binds
+ * them to uWS. Handlers never see uWS objects.
+ */
+
+export type HttpMethod = 'GET' | 'POST' | 'PUT' | 'DELETE' | 'PATCH'
+
+/** The signed-in wallet, set by the auth middleware from a verified session JWT. */
+export interface AuthContext {
+  /** Checksummed address. */
+  address: `0x${string}`
+  /** Lower-case address (JWT `sub`). */
+  sub: string
+  jti: string
+  /** Expiry, seconds since epoch. */
+  exp: number
+  token: string
+}
+
+export interface RequestContext<Body = unknown, Query = Record<string, string>> {
+  method: HttpMethod
+  path: string
+  params: Record<string, string>
+  query: Query
+  /** Lower-case header names. */
+  headers: Record<string, string>
+  body: Body
+  requestId: string
+  remoteAddress: string
+  /** Present when the route's auth is 'required' (always) or 'optional' (when a valid token came). */
+  auth: AuthContext | undefined
+  /** Aborted when the client goes away. */
+  signal: AbortSignal
+}
+
+export interface JsonResult {
+  kind?: 'json'
+  status?: number
+  body: unknown
+  headers?: Record<string, string>
+}
+
+/** A writable response body with backpressure: `write` resolves once the socket drained. */
+export interface ResponseSink {
+  write(chunk: string | Uint8Array): Promise<void>
+  end(): void
+  readonly aborted: boolean
+  readonly signal: AbortSignal
+}
+
+export interface StreamResult {
+  kind: 'stream'
+  status?: number
+  headers: Record<string, string>
+  /** Runs after the headers are flushed; the response ends when it resolves. */
+  run(sink: ResponseSink): Promise<void>
+}
+
+export type RouteResult = JsonResult | StreamResult
+
+export interface Route<Body = any, Query = any> {
+  method: HttpMethod
+  /** Path pattern with `:param` segments, e.g. `/agents/:id/sessions/:sid`. */
+  path: string
+  /** 'required' answers 401 without a valid session token. Default 'required'. */
+  auth?: 'required' | 'optional' | 'none'
+  /** zod schema for the JSON body (a body is then required, as JSON). */
+  body?: ZodType<Body>
+  /** zod schema for the query-string object. */
+  query?: ZodType<Query>
+  /** Override of the server's body limit, in bytes. */
+  bodyLimit?: number
+  handler(ctx: RequestContext<Body, Query>): Promise<RouteResult> | RouteResult
+}
+
+/** A JSON response. */
+export function json(body: unknown, status = 200, headers?: Record<string, string>): JsonResult {
+  return headers === undefined ? { body, status } : { body, status, headers }
+}
