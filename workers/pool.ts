@@ -1,0 +1,35 @@
+import { availableParallelism } from 'node:os'
+import { Piscina } from 'piscina'
+
+/**
+ * The pool for CPU-heavy work (signature recovery, key derivation, report verification,
+ * DAG planning). Each task is a module `workers/tasks/<name>.ts` whose default export is a
+ * pure function of one structured-clonable argument.
+ */
+export interface WorkerPool {
+  run<Result>(task: string, payload: unknown): Promise<Result>
+  readonly threads: number
+  destroy(): Promise<void>
+}
+
+export interface CreateWorkerPoolParameters {
+  /** Worker threads; default: available cores. */
+  threads?: number
+}
+
+export function createWorkerPool(parameters: CreateWorkerPoolParameters = {}): WorkerPool {
+  // Under tsx/vitest this module is a .ts file and the worker must load TypeScript too.
+  const fromSource = import.meta.url.endsWith('.ts')
+  const threads = parameters.threads ?? Math.max(1, availableParallelism())
+  const piscina = new Piscina({
+    filename: new URL(fromSource ? './worker.ts' : './worker.js', import.meta.url).href,
+    minThreads: 1,
+    maxThreads: threads,
+    ...(fromSource ? { execArgv: ['--import', 'tsx'] } : {}),
+  })
+  return {
+    threads,
+    run: (task, payload) => piscina.run({ task, payload }) as Promise<never>,
+    destroy: () => piscina.destroy(),
+  }
+}

@@ -1,0 +1,9 @@
+import recoverMessageAddress from './recover-message-address.js'
+
+/**
+ * Every task the pool can run, by name. Imported statically: tsx's hooks do not reach
+ * dynamic imports inside worker threads on Node 20, and a static table is greppable.
+ */
+export const tasks: Record<string, (payload: never) => unknown> = {
+  'recover-message-address': recoverMessageAddress,
+}
