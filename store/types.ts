@@ -94,3 +94,18 @@ export interface EventStore {
   /** Flush pending appends and release the store. */
   close(): Promise<void>
 }
+
+/** Stored snapshot of an actor: only a cache, deleting it changes nothing but start-up time. */
+export interface StoredSnapshot {
+  version: number
+  revision: StreamRevision
+  snapshot: unknown
+}
+
+/** Where the host keeps snapshots (a side table, a `$snapshot-` stream, memory). */
+export interface SnapshotStore {
+  load(streamId: string): Promise<StoredSnapshot | undefined>
+  save(streamId: string, snapshot: StoredSnapshot): Promise<void>
+  /** Removes every snapshot (they are only a cache). */
+  clear?(): Promise<void>
+}

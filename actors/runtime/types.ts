@@ -60,15 +60,4 @@ export interface SendResult<Machine extends AnyStateMachine> extends ActorState<
   events: RecordedEvent[]
 }
 
-/** Stored snapshot of an actor: only a cache, deleting it changes nothing but start-up time. */
-export interface StoredSnapshot {
-  version: number
-  revision: StreamRevision
-  snapshot: unknown
-}
-
-/** Where the host keeps snapshots (a side table, a `$snapshot-` stream, memory). */
-export interface SnapshotStore {
-  load(streamId: string): Promise<StoredSnapshot | undefined>
-  save(streamId: string, snapshot: StoredSnapshot): Promise<void>
-}
+export type { SnapshotStore, StoredSnapshot } from '../../store/types.js'
