@@ -1,3 +1,4 @@
+import deriveVaultKey from './derive-vault-key.js'
 import recoverMessageAddress from './recover-message-address.js'
 
 /**
@@ -6,4 +7,5 @@ import recoverMessageAddress from './recover-message-address.js'
  */
 export const tasks: Record<string, (payload: never) => unknown> = {
   'recover-message-address': recoverMessageAddress,
+  'derive-vault-key': deriveVaultKey,
 }
