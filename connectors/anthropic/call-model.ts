@@ -1,0 +1,177 @@
+import Anthropic from '@anthropic-ai/sdk'
+import { GatewayError } from '../../shared/errors.js'
+import { ProviderAuthError, ProviderOverloadedError, ProviderRequestError, ProviderUnavailableError } from './errors.js'
+
+/** Token counts of one model call, as the provider reported them in its final usage. */
+export interface ModelUsage {
+  inputTokens: number
+  outputTokens: number
+  cacheWriteTokens: number
+  cacheReadTokens: number
+}
+
+export type ModelContentBlock =
+  | { type: 'text'; text: string }
+  | { type: 'tool_use'; id: string; name: string; input: unknown }
+
+/** One message of the conversation we send (Anthropic's shape, kept to the blocks we use). */
+export type ModelMessage = {
+  role: 'user' | 'assistant'
+  content:
+    | string
+    | Array<
+        | { type: 'text'; text: string }
+        | { type: 'image'; source: { type: 'base64'; media_type: 'image/jpeg' | 'image/png' | 'image/webp'; data: string } }
+        | { type: 'tool_use'; id: string; name: string; input: unknown }
+        | { type: 'tool_result'; tool_use_id: string; content: string; is_error?: boolean }
+      >
+}
+
+export interface ModelTool {
+  name: string
+  description?: string
+  input_schema: { type: 'object'; [k: string]: unknown }
+}
+
+export interface CallModelParameters {
+  /** The wallet's BYOK key, fetched from the vault for this call only. */
+  apiKey: string
+  model: string
+  system?: string
+  messages: ModelMessage[]
+  tools?: ModelTool[]
+  maxTokens: number
+  /** Each text delta as it streams. */
+  onText?: (delta: string) => void
+  signal?: AbortSignal
+}
+
+export interface CallModelReturnType {
+  /** The model id the provider answered with. */
+  model: string
+  content: ModelContentBlock[]
+  stopReason: string | null
+  usage: ModelUsage
+  /** Attempts made (1 when the first one succeeded). */
+  attempts: number
+}
+
+export interface ModelCallerOptions {
+  /** ANTHROPIC_BASE_URL; undefined = the SDK default (api.anthropic.com). */
+  baseURL?: string
+  /** Attempts for overloaded/rate-limited answers (default 3). */
+  maxAttempts?: number
+  /** First backoff in ms, doubled each attempt (default 500). */
+  backoffMs?: number
+  /** Ceiling of one wait, also applied to retry-after (default 8000). */
+  maxBackoffMs?: number
+  /** Injectable for tests. */
+  sleep?: (ms: number, signal?: AbortSignal) => Promise<void>
+  /** Per-request SDK timeout in ms (default 10 min, as the SDK). */
+  timeoutMs?: number
+}
+
+export type CallModel = (parameters: CallModelParameters) => Promise<CallModelReturnType>
+
+const PROVIDER = 'Anthropic'
+
+function defaultSleep(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    const t = setTimeout(resolve, ms)
+    signal?.addEventListener('abort', () => (clearTimeout(t), resolve()), { once: true })
+  })
+}
+
+/**
+ * Builds the model-call function: the official SDK, streaming, the key passed per call.
+ * The SDK's own retries are off so that ours are bounded, observable and never replay
+ * text already streamed to the user: a call is retried only before its first delta.
+ */
+export function createModelCaller(options: ModelCallerOptions = {}): CallModel {
+  const maxAttempts = options.maxAttempts ?? 3
+  const backoff = options.backoffMs ?? 500
+  const maxBackoff = options.maxBackoffMs ?? 8000
+  const sleep = options.sleep ?? defaultSleep
+
+  return async function callModel(p: CallModelParameters): Promise<CallModelReturnType> {
+    const client = new Anthropic({
+      apiKey: p.apiKey,
+      maxRetries: 0,
+      ...(options.baseURL === undefined ? {} : { baseURL: options.baseURL }),
+      ...(options.timeoutMs === undefined ? {} : { timeout: options.timeoutMs }),
+    })
+    for (let attempt = 1; ; attempt++) {
+      let emitted = false
+      try {
+        const body: Anthropic.MessageCreateParamsNonStreaming = {
+          model: p.model,
+          max_tokens: p.maxTokens,
+          messages: p.messages as Anthropic.MessageParam[],
+          ...(p.system === undefined ? {} : { system: p.system }),
+          ...(p.tools === undefined || p.tools.length === 0 ? {} : { tools: p.tools as Anthropic.Tool[] }),
+        }
+        const stream = client.messages.stream(body, p.signal === undefined ? {} : { signal: p.signal })
+        stream.on('text', (delta) => {
+          if (delta.length === 0) return
+          emitted = true
+          p.onText?.(delta)
+        })
+        const final = await stream.finalMessage()
+        return {
+          model: final.model,
+          stopReason: final.stop_reason,
+          content: final.content.flatMap((b): ModelContentBlock[] =>
+            b.type === 'text' ? [{ type: 'text', text: b.text }] : b.type === 'tool_use' ? [{ type: 'tool_use', id: b.id, name: b.name, input: b.input }] : [],
+          ),
+          usage: {
+            inputTokens: final.usage.input_tokens,
+            outputTokens: final.usage.output_tokens,
+            cacheWriteTokens: final.usage.cache_creation_input_tokens ?? 0,
+            cacheReadTokens: final.usage.cache_read_input_tokens ?? 0,
+          },
+          attempts: attempt,
+        }
+      } catch (error) {
+        const mapped = classify(error)
+        if (mapped.kind === 'permanent') throw mapped.error
+        if (p.signal?.aborted === true) throw new GatewayError('client_gone', 'The client went away', { cause: error })
+        // Retrying after text reached the user would repeat it: report instead.
+        if (emitted || attempt >= maxAttempts) {
+          throw mapped.kind === 'overloaded' ? new ProviderOverloadedError(PROVIDER, attempt, mapped.reason, error) : new ProviderUnavailableError(PROVIDER, error)
+        }
+        const wait = Math.min(maxBackoff, (mapped.kind === 'overloaded' ? mapped.retryAfterMs : undefined) ?? backoff * 2 ** (attempt - 1))
+        await sleep(wait, p.signal)
+      }
+    }
+  }
+}
+
+type Classified =
+  | { kind: 'permanent'; error: GatewayError }
+  | { kind: 'overloaded'; reason: string; retryAfterMs?: number }
+  | { kind: 'unreachable' }
+
+function classify(error: unknown): Classified {
+  if (error instanceof GatewayError) return { kind: 'permanent', error }
+  if (error instanceof Anthropic.APIUserAbortError) return { kind: 'permanent', error: new GatewayError('client_gone', 'The client went away') }
+  if (error instanceof Anthropic.APIConnectionError) return { kind: 'unreachable' }
+  if (error instanceof Anthropic.APIError) {
+    const status = error.status
+    const type = error.type ?? (error.error as { error?: { type?: string } } | undefined)?.error?.type ?? null
+    if (status === 401 || status === 403 || type === 'authentication_error' || type === 'permission_error') {
+      return { kind: 'permanent', error: new ProviderAuthError(PROVIDER, status ?? 401) }
+    }
+    if (status === 429 || type === 'rate_limit_error') return withRetryAfter({ kind: 'overloaded', reason: 'rate limiting requests' }, error)
+    if (status === 529 || type === 'overloaded_error') return withRetryAfter({ kind: 'overloaded', reason: 'overloaded' }, error)
+    if (status !== undefined && status >= 500) return { kind: 'overloaded', reason: `failing (HTTP ${status})` }
+    if (type === 'api_error') return { kind: 'overloaded', reason: 'failing' }
+    return { kind: 'permanent', error: new ProviderRequestError(PROVIDER, status, error.apiMessage ?? type ?? 'unknown error') }
+  }
+  return { kind: 'unreachable' }
+}
+
+function withRetryAfter(c: { kind: 'overloaded'; reason: string }, error: InstanceType<typeof Anthropic.APIError>): Classified {
+  const h = error.headers?.get('retry-after')
+  const s = h === null || h === undefined ? NaN : Number(h)
+  return Number.isFinite(s) && s >= 0 ? { ...c, retryAfterMs: s * 1000 } : c
+}
