@@ -93,6 +93,8 @@ export interface EventStore {
   headPosition(): Promise<Position>
   /** Flush pending appends and release the store. */
   close(): Promise<void>
+  /** Cheap reachability probe for GET /health (optional: embedded stores are always reachable). */
+  health?(): Promise<{ ok: boolean; reason?: string }>
 }
 
 /** Stored snapshot of an actor: only a cache, deleting it changes nothing but start-up time. */
