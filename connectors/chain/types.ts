@@ -6,6 +6,13 @@
 export type Hex = `0x${string}`
 export type Address = `0x${string}`
 
+/** Pino-compatible subset used by the chain connector (secrets are never passed to it). */
+export interface ChainLogger {
+  info(obj: object, msg?: string): void
+  warn(obj: object, msg?: string): void
+  error(obj: object, msg?: string): void
+}
+
 export interface ChainPort {
   /** Deposit address for BIP-44 index m/44'/60'/0'/0/<index> of DEPOSIT_MNEMONIC (checksummed). */
   depositAddress(index: number): Address

@@ -1,0 +1,141 @@
+import { createHash, pbkdf2Sync } from 'node:crypto'
+import { chmodSync, closeSync, mkdirSync, openSync, readFileSync, writeSync } from 'node:fs'
+import { join } from 'node:path'
+import { english, generateMnemonic, HDKey, hdKeyToAccount, type HDAccount } from 'viem/accounts'
+import { ConfigError } from '../../config.js'
+import type { Address, ChainLogger } from './types.js'
+
+/** Largest non-hardened BIP-32 child index. */
+const MAX_INDEX = 2 ** 31 - 1
+const WORD_INDEX = new Map(english.map((w, i) => [w, i]))
+
+/** True when `mnemonic` is a BIP-39 English phrase with a valid checksum. */
+export function isValidMnemonic(mnemonic: string): boolean {
+  const words = normalise(mnemonic).split(' ')
+  if (![12, 15, 18, 21, 24].includes(words.length)) return false
+  let bits = ''
+  for (const w of words) {
+    const i = WORD_INDEX.get(w)
+    if (i === undefined) return false
+    bits += i.toString(2).padStart(11, '0')
+  }
+  const csLen = words.length / 3 // checksum bits = entropy bits / 32
+  const entBits = bits.slice(0, bits.length - csLen)
+  const entropy = Buffer.alloc(entBits.length / 8)
+  for (let i = 0; i < entropy.length; i++) entropy[i] = parseInt(entBits.slice(i * 8, i * 8 + 8), 2)
+  const hash = createHash('sha256').update(entropy).digest()
+  const expected = [...hash].map((b) => b.toString(2).padStart(8, '0')).join('').slice(0, csLen)
+  return expected === bits.slice(bits.length - csLen)
+}
+
+function normalise(mnemonic: string): string {
+  return mnemonic.normalize('NFKD').trim().toLowerCase().split(/\s+/).join(' ')
+}
+
+export interface DepositKeyring {
+  /** BIP-44 account m/44'/60'/0'/0/<index>. */
+  account(index: number): HDAccount
+  /** Checksummed address of m/44'/60'/0'/0/<index>. */
+  address(index: number): Address
+}
+
+/**
+ * Derives deposit accounts from a mnemonic. The BIP-39 seed (2048 PBKDF2 rounds) is computed
+ * once and child accounts are cached, unlike calling `mnemonicToAccount` per index; the
+ * derivation path is the same as `mnemonicToAccount(m, { addressIndex })`.
+ */
+export function createDepositKeyring(mnemonic: string): DepositKeyring {
+  if (!isValidMnemonic(mnemonic)) throw new ConfigError('DEPOSIT_MNEMONIC: not a valid BIP-39 English mnemonic')
+  const seed = pbkdf2Sync(Buffer.from(normalise(mnemonic), 'utf8'), Buffer.from('mnemonic', 'utf8'), 2048, 64, 'sha512')
+  const master = HDKey.fromMasterSeed(seed)
+  const cache = new Map<number, HDAccount>()
+  const account = (index: number): HDAccount => {
+    if (!Number.isInteger(index) || index < 0 || index > MAX_INDEX) throw new RangeError(`deposit index out of range: ${index}`)
+    let acc = cache.get(index)
+    if (!acc) {
+      acc = hdKeyToAccount(master, { accountIndex: 0, changeIndex: 0, addressIndex: index })
+      cache.set(index, acc)
+    }
+    return acc
+  }
+  return { account, address: (index) => account(index).address }
+}
+
+export interface ResolveDepositMnemonicOptions {
+  /** DEPOSIT_MNEMONIC from config (wins when set). */
+  mnemonic?: string | undefined
+  /** DATA_DIR: a development mnemonic is kept in `<dataDir>/deposit-mnemonic.txt` (0600). */
+  dataDir: string
+  nodeEnv: 'development' | 'production' | 'test'
+  log?: ChainLogger | undefined
+}
+
+export interface ResolvedDepositMnemonic {
+  mnemonic: string
+  source: 'env' | 'file' | 'generated'
+  /** Set for source file/generated. */
+  file?: string
+}
+
+/**
+ * The deposit mnemonic: DEPOSIT_MNEMONIC; else, outside production, the one persisted under
+ * DATA_DIR, generated on first start (with a loud warning: whoever reads that file controls
+ * every deposit). In production a missing mnemonic is a ConfigError — never generate there,
+ * since losing the generated file would strand every deposit.
+ */
+export function resolveDepositMnemonic(opts: ResolveDepositMnemonicOptions): ResolvedDepositMnemonic {
+  if (opts.mnemonic !== undefined && opts.mnemonic.trim() !== '') {
+    if (!isValidMnemonic(opts.mnemonic)) throw new ConfigError('DEPOSIT_MNEMONIC: not a valid BIP-39 English mnemonic')
+    return { mnemonic: normalise(opts.mnemonic), source: 'env' }
+  }
+  if (opts.nodeEnv === 'production') {
+    throw new ConfigError(
+      'DEPOSIT_MNEMONIC is required in production: the chain connector (deposit addresses, withdrawals, settlements) refuses to start without it',
+    )
+  }
+  const file = join(opts.dataDir, 'deposit-mnemonic.txt')
+  const existing = readMnemonicFile(file)
+  if (existing !== undefined) {
+    opts.log?.warn({ file }, 'DEPOSIT_MNEMONIC not set: using the development deposit mnemonic stored in DATA_DIR — set DEPOSIT_MNEMONIC for real funds')
+    return { mnemonic: existing, source: 'file', file }
+  }
+  const fresh = generateMnemonic(english)
+  mkdirSync(opts.dataDir, { recursive: true, mode: 0o700 })
+  let fd: number
+  try {
+    fd = openSync(file, 'wx', 0o600)
+  } catch (err) {
+    // Another process created it first: use theirs so both derive the same addresses.
+    if ((err as NodeJS.ErrnoException).code === 'EEXIST') {
+      const theirs = readMnemonicFile(file)
+      if (theirs !== undefined) return { mnemonic: theirs, source: 'file', file }
+    }
+    throw err
+  }
+  try {
+    writeSync(fd, fresh + '\n')
+  } finally {
+    closeSync(fd)
+  }
+  chmodSync(file, 0o600)
+  opts.log?.warn(
+    { file },
+    '!!! DEPOSIT_MNEMONIC not set: GENERATED a new deposit mnemonic and stored it in DATA_DIR (mode 0600). ' +
+      'Every deposit address derives from it; back it up or set DEPOSIT_MNEMONIC. Development only !!!',
+  )
+  return { mnemonic: fresh, source: 'generated', file }
+}
+
+function readMnemonicFile(file: string): string | undefined {
+  let text: string
+  try {
+    text = readFileSync(file, 'utf8')
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined
+    throw err
+  }
+  const m = normalise(text)
+  if (m === '') return undefined
+  if (!isValidMnemonic(m)) throw new ConfigError(`${file}: not a valid BIP-39 English mnemonic`)
+  return m
+}
