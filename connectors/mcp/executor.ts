@@ -1,0 +1,188 @@
+import { Client } from '@modelcontextprotocol/sdk/client/index.js'
+import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js'
+import type { EthHttpSigner } from '@slicekit/erc8128'
+import { GatewayError, UnavailableError } from '../../shared/errors.js'
+import { signDelegatedToken, type DelegatedClaims, type DelegationKey } from './delegated-token.js'
+import { operatorFetch } from './operator-fetch.js'
+
+/** A tool as the model sees it. */
+export interface McpToolInfo {
+  name: string
+  description?: string
+  inputSchema: { type: 'object'; [k: string]: unknown }
+}
+
+/** What one tool call produced, flattened for the model and the SSE stream. */
+export interface McpToolResult {
+  isError: boolean
+  /** Text content joined; non-text content as JSON. */
+  text: string
+  /** An x402 payment made for this call (atomic USDC units), when there was one. */
+  paid?: { amount: bigint; payTo: string; txHash?: string; network: string }
+}
+
+export interface CallToolParameters {
+  claims: DelegatedClaims
+  name: string
+  args: Record<string, unknown>
+  signal?: AbortSignal
+}
+
+/** Pays an x402 requirement for one call (connectors/mcp/x402.ts); undefined = refuse paid tools. */
+export type X402Payer = (p: {
+  wallet: string
+  sessionId: string
+  toolName: string
+  requirement: unknown
+}) => Promise<{ meta: Record<string, unknown>; amount: bigint; payTo: string; network: string; settle(ok: boolean, txHash?: string): Promise<void> } | undefined>
+
+export interface McpExecutor {
+  /** The gateway's tool catalogue (operator path, cached). */
+  listTools(): Promise<McpToolInfo[]>
+  /** One tool call on a wallet's behalf (delegated JWT). */
+  callTool(p: CallToolParameters): Promise<McpToolResult>
+  /** True when the MCP gateway answers an operator-signed ping. */
+  health(): Promise<boolean>
+}
+
+export interface McpExecutorOptions {
+  /** MCP_GATEWAY_URL (the Streamable HTTP endpoint). */
+  url: string
+  /** JWT audience; default the URL's origin. */
+  audience?: string
+  issuer: string
+  key: DelegationKey
+  /** ERC-8128 signer for the operator path; without it the catalogue is fetched unsigned. */
+  operator?: EthHttpSigner
+  now?: () => Date
+  catalogueTtlMs?: number
+  x402?: X402Payer
+  fetch?: typeof fetch
+}
+
+const X402_META = 'x402/payment'
+
+/** The x402 payment-required object, when a tool result carries one (structuredContent or JSON text). */
+export function findPaymentRequired(result: { structuredContent?: unknown; content?: unknown; _meta?: unknown }): unknown {
+  const looks = (v: unknown): v is { x402Version: number; accepts: unknown[] } =>
+    typeof v === 'object' && v !== null && 'x402Version' in v && Array.isArray((v as { accepts?: unknown }).accepts)
+  if (looks(result.structuredContent)) return result.structuredContent
+  if (Array.isArray(result.content)) {
+    for (const c of result.content as { type?: string; text?: string }[]) {
+      if (c.type !== 'text' || c.text === undefined || !c.text.includes('x402Version')) continue
+      try {
+        const parsed: unknown = JSON.parse(c.text)
+        if (looks(parsed)) return parsed
+      } catch {
+        /* not JSON: an ordinary text result */
+      }
+    }
+  }
+  return undefined
+}
+
+function flatten(content: unknown): string {
+  if (!Array.isArray(content)) return ''
+  return content.map((c: { type?: string; text?: string }) => (c.type === 'text' && typeof c.text === 'string' ? c.text : JSON.stringify(c))).join('\n')
+}
+
+/**
+ * The MCP tool executor: the official SDK client over Streamable HTTP. Each delegated call
+ * opens a client whose every request carries a fresh ES256 JWT for that wallet, agent and
+ * session, so a token never outlives its call and never crosses wallets.
+ */
+export function createMcpExecutor(o: McpExecutorOptions): McpExecutor {
+  const url = new URL(o.url)
+  const audience = o.audience ?? url.origin
+  const now = o.now ?? (() => new Date())
+  const baseFetch = o.fetch ?? fetch
+  const ttl = o.catalogueTtlMs ?? 60_000
+  let catalogue: { at: number; tools: McpToolInfo[] } | undefined
+
+  async function connect(fetchImpl: typeof fetch, headers: Record<string, string> = {}): Promise<Client> {
+    const client = new Client({ name: 'agent-gateway', version: '0.1.0' })
+    const transport = new StreamableHTTPClientTransport(url, { fetch: fetchImpl, requestInit: { headers } })
+    try {
+      await client.connect(transport)
+    } catch (error) {
+      throw mapError(error)
+    }
+    return client
+  }
+
+  async function listTools(): Promise<McpToolInfo[]> {
+    if (catalogue !== undefined && Date.now() - catalogue.at < ttl) return catalogue.tools
+    const client = await connect(o.operator === undefined ? baseFetch : operatorFetch(o.operator, baseFetch))
+    try {
+      const tools: McpToolInfo[] = []
+      let cursor: string | undefined
+      do {
+        const page = await client.listTools(cursor === undefined ? {} : { cursor })
+        for (const t of page.tools) tools.push({ name: t.name, ...(t.description === undefined ? {} : { description: t.description }), inputSchema: t.inputSchema as McpToolInfo['inputSchema'] })
+        cursor = page.nextCursor
+      } while (cursor !== undefined)
+      catalogue = { at: Date.now(), tools }
+      return tools
+    } catch (error) {
+      throw mapError(error)
+    } finally {
+      await client.close().catch(() => undefined)
+    }
+  }
+
+  async function callTool(p: CallToolParameters): Promise<McpToolResult> {
+    const token = await signDelegatedToken({ key: o.key, issuer: o.issuer, audience, claims: p.claims, now: now() })
+    const client = await connect(baseFetch, { authorization: `Bearer ${token}` })
+    try {
+      const opts = p.signal === undefined ? {} : { signal: p.signal }
+      let result = (await client.callTool({ name: p.name, arguments: p.args }, undefined, opts)) as { isError?: boolean; content?: unknown; structuredContent?: unknown; _meta?: Record<string, unknown> }
+      const requirement = result.isError === true ? findPaymentRequired(result) : undefined
+      if (requirement === undefined) return { isError: result.isError === true, text: flatten(result.content) }
+      if (o.x402 === undefined) return { isError: true, text: 'This tool requires an x402 payment, and payments are not enabled on this gateway.' }
+      const payment = await o.x402({ wallet: p.claims.wallet, sessionId: p.claims.session, toolName: p.name, requirement })
+      if (payment === undefined) return { isError: true, text: 'This tool asks for a payment above the per-call cap; it was not paid.' }
+      try {
+        result = (await client.callTool({ name: p.name, arguments: p.args, _meta: { [X402_META]: payment.meta } }, undefined, opts)) as typeof result
+      } catch (error) {
+        await payment.settle(false)
+        throw error
+      }
+      const response = result._meta?.['x402/payment-response'] as { success?: boolean; transaction?: string } | undefined
+      const ok = result.isError !== true && response?.success === true
+      await payment.settle(ok, response?.transaction)
+      const out: McpToolResult = { isError: result.isError === true, text: flatten(result.content) }
+      if (ok) out.paid = { amount: payment.amount, payTo: payment.payTo, network: payment.network, ...(response?.transaction === undefined ? {} : { txHash: response.transaction }) }
+      return out
+    } catch (error) {
+      throw mapError(error)
+    } finally {
+      await client.close().catch(() => undefined)
+    }
+  }
+
+  async function health(): Promise<boolean> {
+    try {
+      const client = await connect(o.operator === undefined ? baseFetch : operatorFetch(o.operator, baseFetch))
+      try {
+        await client.ping()
+        return true
+      } finally {
+        await client.close().catch(() => undefined)
+      }
+    } catch {
+      return false
+    }
+  }
+
+  return { listTools, callTool, health }
+}
+
+function mapError(error: unknown): GatewayError {
+  if (error instanceof GatewayError) return error
+  const message = error instanceof Error ? error.message : String(error)
+  if (/\b401\b|unauthori[sz]ed|invalid_token/i.test(message)) {
+    return new GatewayError('mcp_auth_failed', 'The MCP gateway refused our credentials', { cause: error })
+  }
+  // Transient: the §11.2 words are fine here, a resend may well succeed.
+  return new UnavailableError('mcp_unavailable', 'The MCP gateway could not be reached (network error)', { cause: error })
+}
