@@ -131,7 +131,7 @@ export function createChainPort(p: CreateChainPortParameters): ChainConnector {
 
   /** Finds the AuthorizationUsed log for (authorizer, nonce), newest ranges first. */
   async function findAuthorizationTx(authorizer: Address, nonce: Hex): Promise<Hex | undefined> {
-    const head = await publicClient.getBlockNumber()
+    const head = await publicClient.getBlockNumber({ cacheTime: 0 })
     const floor = head > lookback ? head - lookback : 0n
     for (let to = head; to >= floor; ) {
       const from = to - maxRange + 1n > floor ? to - maxRange + 1n : floor

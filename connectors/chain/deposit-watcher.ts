@@ -106,7 +106,7 @@ export function startDepositWatcher(p: StartDepositWatcherParameters): DepositWa
       checkpoint = await p.loadCheckpoint()
       loaded = true
     }
-    const head = await p.publicClient.getBlockNumber()
+    const head = await p.publicClient.getBlockNumber({ cacheTime: 0 })
     if (head < confirmations) return { scannedTo: checkpoint?.blockNumber, deposits: 0 }
     const safe = head - confirmations
 
