@@ -1,11 +1,30 @@
 import type { SnapshotFrom } from 'xstate'
 import { DomainError } from '../../shared/errors.js'
 import type { DecideContext } from '../runtime/types.js'
-import type { WalletCommand } from './commands.js'
-import type { WalletEvent } from './events.js'
+import type { LedgerCommand, WalletCommand } from './commands.js'
+import type { BudgetSet, WalletEvent } from './events.js'
+import {
+  agentReserved,
+  availableBalance,
+  closedStatus,
+  holdFor,
+  spendableBalance,
+  windowSpent,
+  type Ledger,
+} from './ledger.js'
 import type { walletMachine } from './machine.js'
+import { checkWithdrawal } from './withdrawal-guardrails.js'
+import { WINDOW_KINDS } from './windows.js'
 
 export type WalletSnapshot = SnapshotFrom<typeof walletMachine>
+
+/** Reservation lifetime when the caller names none (= config RESERVATION_TTL_MS default). */
+export const DEFAULT_RESERVATION_TTL_MS = 10 * 60_000
+/** Longest reservation a caller may ask for. */
+export const MAX_RESERVATION_TTL_MS = 24 * 3_600_000
+
+const str = (v: bigint): string => v.toString()
+const max0 = (v: bigint): bigint => (v < 0n ? 0n : v)
 
 /** Pure: the events a wallet command produces, or why it is refused. */
 export function decide(state: WalletSnapshot, command: WalletCommand, ctx: DecideContext): WalletEvent[] | DomainError {
@@ -23,5 +42,226 @@ export function decide(state: WalletSnapshot, command: WalletCommand, ctx: Decid
       if (Object.keys(changed).length === 0) return []
       return [{ type: 'SettingsUpdated', data: { patch: changed, at } }]
     }
+    default:
+      if (state.value === 'unregistered') return new DomainError('wallet_not_registered', 'Sign in before using the wallet')
+      return decideLedger(state.context.ledger, command, ctx.now, at)
   }
 }
+
+function decideLedger(l: Ledger, c: LedgerCommand, now: Date, at: string): WalletEvent[] | DomainError {
+  switch (c.type) {
+    case 'AssignDepositAddress':
+      // The first assignment wins; a second allocated index is simply never used.
+      if (l.depositIndex !== null) return []
+      if (!Number.isSafeInteger(c.index) || c.index < 0) return invalid('deposit index must be a non-negative integer')
+      return [{ type: 'DepositAddressAssigned', data: { index: c.index, address: c.address, at } }]
+
+    case 'ObserveDeposit': {
+      if (l.depositIndex === null) return new DomainError('no_deposit_address', 'This wallet has no deposit address yet')
+      if (c.amount <= 0n || c.blockNumber < 0n || !Number.isSafeInteger(c.logIndex) || c.logIndex < 0) return invalid('malformed deposit')
+      if (l.deposits[`${c.txHash}:${c.logIndex}`] !== undefined) return []
+      const data = { txHash: c.txHash, logIndex: c.logIndex, amount: c.amount, blockNumber: c.blockNumber, at }
+      return [{ type: 'DepositDetected', data }]
+    }
+
+    case 'ObserveOnChainBalance':
+      if (c.balance < 0n || c.blockNumber < 0n) return invalid('malformed balance observation')
+      // Only a newer block moves the observation (THE BALANCE RULE in ledger.ts).
+      if (c.blockNumber <= l.observedBlock) return []
+      return [{ type: 'OnChainBalanceObserved', data: { balance: c.balance, blockNumber: c.blockNumber, at } }]
+
+    case 'ReserveSpend':
+      return reserve(l, c, now, at)
+
+    case 'SettleSpend': {
+      const r = l.reservations[c.reservationId]
+      if (r === undefined) {
+        const closed = closedStatus(l, c.reservationId)
+        if (closed === 'settled') return []
+        if (closed === 'released')
+          return new DomainError('reservation_closed', 'The reservation was already released (expired or cancelled)', {
+            details: { reservationId: c.reservationId },
+          })
+        return new DomainError('reservation_unknown', 'No such reservation', { details: { reservationId: c.reservationId } })
+      }
+      if (c.amount < 0n) return invalid('settled amount must be non-negative')
+      // The charge never exceeds the hold (amount + 10%): budgets and balance stay exact.
+      const charged = c.amount < r.hold ? c.amount : r.hold
+      return [
+        {
+          type: 'SpendSettled',
+          data: {
+            reservationId: c.reservationId,
+            agentId: r.agentId,
+            amount: charged,
+            requested: c.amount,
+            writtenOff: c.amount - charged,
+            breakdown: c.breakdown,
+            at,
+          },
+        },
+      ]
+    }
+
+    case 'ReleaseSpend': {
+      const r = l.reservations[c.reservationId]
+      if (r === undefined) return []
+      return [{ type: 'SpendReleased', data: { reservationId: c.reservationId, agentId: r.agentId, reason: c.reason, at } }]
+    }
+
+    case 'ReleaseExpiredReservations': {
+      const out: WalletEvent[] = []
+      const t = now.getTime()
+      for (const [reservationId, r] of Object.entries(l.reservations)) {
+        if (Date.parse(r.expiresAt) <= t) out.push({ type: 'SpendReleased', data: { reservationId, agentId: r.agentId, reason: 'expired', at } })
+      }
+      return out
+    }
+
+    case 'SetBudget': {
+      const prev = l.budgets[c.agentId] ?? { daily: null, weekly: null, monthly: null, minimumBalance: null }
+      const next = {
+        daily: c.daily === undefined ? prev.daily : c.daily,
+        weekly: c.weekly === undefined ? prev.weekly : c.weekly,
+        monthly: c.monthly === undefined ? prev.monthly : c.monthly,
+        minimumBalance: c.minimumBalance === undefined ? prev.minimumBalance : c.minimumBalance,
+      }
+      for (const v of Object.values(next)) if (v !== null && v < 0n) return invalid('budget amounts must be non-negative')
+      if (next.daily === prev.daily && next.weekly === prev.weekly && next.monthly === prev.monthly && next.minimumBalance === prev.minimumBalance)
+        return []
+      const event: BudgetSet = { type: 'BudgetSet', data: { agentId: c.agentId, ...next, at } }
+      return [event]
+    }
+
+    case 'RequestWithdrawal': {
+      const existing = l.withdrawalKeys[c.idempotencyKey]
+      if (existing !== undefined) {
+        const w = l.withdrawals[existing]
+        if (w !== undefined && w.amount === c.amount && w.to.toLowerCase() === c.to.toLowerCase()) return []
+        return new DomainError('idempotency_key_reused', 'This idempotency key was used for a different withdrawal', {
+          details: { idempotencyKey: c.idempotencyKey },
+        })
+      }
+      if (l.withdrawals[c.withdrawalId] !== undefined) return []
+      const refusal = checkWithdrawal({
+        limits: c.limits,
+        to: c.to,
+        amount: c.amount,
+        now,
+        history: Object.values(l.withdrawals),
+        destinationIsDepositAddress: c.destinationIsDepositAddress || (l.depositAddress !== null && l.depositAddress.toLowerCase() === c.to.toLowerCase()),
+      })
+      if (refusal !== undefined)
+        return new DomainError('withdrawal_limit', refusal.message, { details: { rule: refusal.rule, ...refusal.details } })
+      if (l.depositIndex === null) return new DomainError('no_deposit_address', 'This wallet has no deposit address yet')
+      const spendable = spendableBalance(l)
+      if (c.amount > spendable)
+        return new DomainError('insufficient_balance', 'Withdrawal exceeds the available balance', {
+          details: { limit: 'balance', spendable: str(max0(spendable)), requested: str(c.amount) },
+        })
+      return [
+        {
+          type: 'WithdrawalRequested',
+          data: { withdrawalId: c.withdrawalId, idempotencyKey: c.idempotencyKey, to: c.to, amount: c.amount, depositIndex: l.depositIndex, at },
+        },
+      ]
+    }
+
+    case 'WithdrawalBroadcast': {
+      const w = l.withdrawals[c.withdrawalId]
+      if (w === undefined) return unknownWithdrawal(c.withdrawalId)
+      if (w.status !== 'requested') return []
+      return [{ type: 'WithdrawalBroadcast', data: { withdrawalId: c.withdrawalId, txHash: c.txHash, at } }]
+    }
+    case 'WithdrawalConfirmed': {
+      const w = l.withdrawals[c.withdrawalId]
+      if (w === undefined) return unknownWithdrawal(c.withdrawalId)
+      if (w.status !== 'requested' && w.status !== 'broadcast') return []
+      return [{ type: 'WithdrawalConfirmed', data: { withdrawalId: c.withdrawalId, txHash: c.txHash, blockNumber: c.blockNumber, at } }]
+    }
+    case 'WithdrawalFailed': {
+      const w = l.withdrawals[c.withdrawalId]
+      if (w === undefined) return unknownWithdrawal(c.withdrawalId)
+      if (w.status !== 'requested' && w.status !== 'broadcast') return []
+      return [{ type: 'WithdrawalFailed', data: { withdrawalId: c.withdrawalId, reason: c.reason, at } }]
+    }
+
+    case 'RequestSettlement': {
+      if (l.settlements[c.settlementId] !== undefined || l.depositIndex === null) return []
+      const unswept = l.unsettledSpend - l.sweeping
+      // Never sweep more than the address holds beyond in-flight transfers out.
+      const holds = l.onChainBalance - l.sweeping - l.pendingWithdrawals
+      const amount = unswept < holds ? unswept : holds
+      const minimum = c.minimumAmount !== undefined && c.minimumAmount > 1n ? c.minimumAmount : 1n
+      if (amount < minimum) return []
+      return [{ type: 'SettlementRequested', data: { settlementId: c.settlementId, amount, depositIndex: l.depositIndex, at } }]
+    }
+    case 'SettlementBroadcast': {
+      const s = l.settlements[c.settlementId]
+      if (s === undefined) return unknownSettlement(c.settlementId)
+      if (s.status !== 'requested') return []
+      return [{ type: 'SettlementBroadcast', data: { settlementId: c.settlementId, txHash: c.txHash, at } }]
+    }
+    case 'SettlementConfirmed': {
+      const s = l.settlements[c.settlementId]
+      if (s === undefined) return unknownSettlement(c.settlementId)
+      if (s.status !== 'requested' && s.status !== 'broadcast') return []
+      return [{ type: 'SettlementConfirmed', data: { settlementId: c.settlementId, txHash: c.txHash, blockNumber: c.blockNumber, at } }]
+    }
+    case 'SettlementFailed': {
+      const s = l.settlements[c.settlementId]
+      if (s === undefined) return unknownSettlement(c.settlementId)
+      if (s.status !== 'requested' && s.status !== 'broadcast') return []
+      return [{ type: 'SettlementFailed', data: { settlementId: c.settlementId, reason: c.reason, at } }]
+    }
+  }
+}
+
+function reserve(l: Ledger, c: Extract<LedgerCommand, { type: 'ReserveSpend' }>, now: Date, at: string): WalletEvent[] | DomainError {
+  const open = l.reservations[c.reservationId]
+  if (open !== undefined) {
+    if (open.agentId === c.agentId && open.amount === c.amount) return []
+    return new DomainError('idempotency_key_reused', 'This reservation id was used for a different reservation', {
+      details: { reservationId: c.reservationId },
+    })
+  }
+  // Already settled or released: a retried reserve must not hold the money again.
+  if (closedStatus(l, c.reservationId) !== undefined) return []
+  if (c.amount <= 0n) return invalid('reservation amount must be positive')
+  const ttl = c.ttlMs ?? DEFAULT_RESERVATION_TTL_MS
+  if (!Number.isSafeInteger(ttl) || ttl <= 0 || ttl > MAX_RESERVATION_TTL_MS) return invalid('ttlMs out of range')
+
+  const hold = holdFor(c.amount)
+  const base = { agentId: c.agentId, requested: str(c.amount), hold: str(hold) }
+  const spendable = spendableBalance(l)
+  if (hold > spendable)
+    return new DomainError('insufficient_balance', 'Insufficient balance for this request', {
+      details: { limit: 'balance', ...base, spendable: str(max0(spendable)), available: str(availableBalance(l)) },
+    })
+  const budget = l.budgets[c.agentId]
+  if (budget !== undefined) {
+    if (budget.minimumBalance !== null && spendable - hold < budget.minimumBalance)
+      return new DomainError('insufficient_balance', 'This request would take the wallet below its minimum balance', {
+        details: { limit: 'minimumBalance', ...base, spendable: str(max0(spendable - budget.minimumBalance)), minimumBalance: str(budget.minimumBalance) },
+      })
+    const held = agentReserved(l, c.agentId)
+    for (const kind of WINDOW_KINDS) {
+      const limit = budget[kind]
+      if (limit === null) continue
+      const used = windowSpent(l, c.agentId, kind, now) + held
+      if (used + hold > limit)
+        return new DomainError('budget_exceeded', `The agent's ${kind} budget would be exceeded`, {
+          details: { limit: kind, ...base, spendable: str(max0(limit - used)), budget: str(limit), used: str(used) },
+        })
+    }
+  }
+  const expiresAt = new Date(now.getTime() + ttl).toISOString()
+  const data = { reservationId: c.reservationId, agentId: c.agentId, amount: c.amount, hold, expiresAt, at }
+  return [{ type: 'SpendReserved', data: c.purpose === undefined ? data : { ...data, purpose: c.purpose } }]
+}
+
+const invalid = (message: string): DomainError => new DomainError('invalid_ledger_command', message)
+const unknownWithdrawal = (id: string): DomainError =>
+  new DomainError('withdrawal_unknown', 'No such withdrawal', { details: { withdrawalId: id } })
+const unknownSettlement = (id: string): DomainError =>
+  new DomainError('settlement_unknown', 'No such settlement', { details: { settlementId: id } })

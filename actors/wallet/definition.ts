@@ -8,6 +8,6 @@ import { walletMachine } from './machine.js'
 export const walletDefinition: AggregateDefinition<typeof walletMachine, WalletCommand, WalletEvent> = {
   category: 'wallet',
   machine: walletMachine,
-  version: 1,
+  version: 2,
   decide,
 }

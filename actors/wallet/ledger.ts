@@ -1,0 +1,407 @@
+import type { LedgerEvent } from './events.js'
+import { WINDOW_KINDS, windowKey, type WindowKind } from './windows.js'
+
+/**
+ * The wallet's ledger state and its pure fold. The machine (machine.ts), the balances
+ * projection and the audit CLI all use `evolveLedger`, so the auditor recomputes exactly
+ * what the actor decided from.
+ *
+ * THE BALANCE RULE (why available balance is never higher than the truth):
+ *
+ *   onChainBalance = observedBalance + Σ movements with block > observedBlock
+ *
+ * `observedBalance` is `balanceOf(depositAddress)` AT block `observedBlock` (the watcher
+ * reads it at a confirmed block). Observations at or below `observedBlock` are ignored, so
+ * the observation only moves forward. Every chain movement we learn of (deposit in,
+ * confirmed withdrawal out, confirmed settlement sweep out) carries the block it was mined
+ * in: a movement at or below `observedBlock` is already inside the observed balance and
+ * adds nothing; a newer one is kept in `movements` until an observation at or past its
+ * block absorbs it. Hence the same transfer is never counted twice, whatever the order
+ * of "balance observed" and "transfer confirmed".
+ *
+ * Funds can leave the deposit address only through our own EIP-3009 authorisations:
+ *  - a withdrawal is in `pendingWithdrawals` from the moment it is requested until its
+ *    confirmation (or failure) is recorded, so while it is on its way the balance is
+ *    either still counted on-chain and subtracted as pending, or (observed after it was
+ *    mined) subtracted twice — lower than the truth, never higher;
+ *  - a settlement sweep moves money that `unsettledSpend` already subtracts: until it is
+ *    confirmed, an observation that already reflects it lowers onChainBalance while
+ *    unsettledSpend still holds it (lower than the truth); the confirmation then removes
+ *    it from unsettledSpend and adds no movement (block ≤ observedBlock) or a movement
+ *    of −amount (block > observedBlock): the two cancel exactly.
+ * Deposits we have not yet seen only make us lower than the truth.
+ *
+ *   availableBalance = onChainBalance − unsettledSpend − pendingWithdrawals
+ *
+ * Spending decisions also subtract `reserved` (the holds of open reservations).
+ * ledger.test.ts checks this against a simulated chain with fast-check.
+ */
+
+/** Settled spend may exceed its reservation by at most this percentage (rounded up). */
+export const SETTLE_OVERRUN_PERCENT = 10n
+
+/** What a reservation holds against balance and budget windows: amount + 10% (ceil). */
+export function holdFor(amount: bigint): bigint {
+  return amount + (amount * SETTLE_OVERRUN_PERCENT + 99n) / 100n
+}
+
+export interface Reservation {
+  agentId: string
+  amount: bigint
+  /** amount + the overrun allowance: what is held and the most a settlement may charge. */
+  hold: bigint
+  reservedAt: string
+  expiresAt: string
+  purpose?: string
+}
+
+export interface Movement {
+  blockNumber: bigint
+  /** +deposit, −withdrawal, −settlement sweep. */
+  delta: bigint
+  /** What it was (deposit key, withdrawal or settlement id). */
+  ref: string
+}
+
+export type ChainStatus = 'requested' | 'broadcast' | 'confirmed' | 'failed'
+
+export interface WithdrawalRecord {
+  withdrawalId: string
+  idempotencyKey: string
+  to: string
+  amount: bigint
+  status: ChainStatus
+  requestedAt: string
+  updatedAt: string
+  txHash?: string
+  blockNumber?: bigint
+  reason?: string
+}
+
+export interface SettlementRecord {
+  settlementId: string
+  amount: bigint
+  status: ChainStatus
+  requestedAt: string
+  updatedAt: string
+  txHash?: string
+  blockNumber?: bigint
+  reason?: string
+}
+
+export interface Budget {
+  daily: bigint | null
+  weekly: bigint | null
+  monthly: bigint | null
+  minimumBalance: bigint | null
+}
+
+/** Settled spend of one agent in the current window of each kind. */
+export interface AgentWindows {
+  daily: { key: string; spent: bigint }
+  weekly: { key: string; spent: bigint }
+  monthly: { key: string; spent: bigint }
+}
+
+export interface ClosedChunk {
+  day: string
+  count: number
+  ids: Record<string, 'settled' | 'released'>
+}
+
+const CHUNK = 256
+
+export interface Ledger {
+  depositIndex: number | null
+  depositAddress: string | null
+  observedBalance: bigint
+  /** Block of the newest balance observation; -1n before the first. */
+  observedBlock: bigint
+  movements: Movement[]
+  /** observedBalance + Σ movements (kept in step by every fold). */
+  onChainBalance: bigint
+  unsettledSpend: bigint
+  pendingWithdrawals: bigint
+  /** Σ holds of open reservations. */
+  reserved: bigint
+  /** Σ amounts of requested/broadcast settlement sweeps. */
+  sweeping: bigint
+  reservations: Record<string, Reservation>
+  /**
+   * Closed reservation ids, for idempotency of late retries: small chunks tagged with the
+   * UTC day of their newest entry, kept until the day after. Only the last chunk is
+   * copied on each close (copy-on-write), so the fold stays pure and linear.
+   */
+  closed: ClosedChunk[]
+  /** Deposit keys `${txHash}:${logIndex}` already counted. */
+  deposits: Record<string, true>
+  agentSpends: Record<string, { totalSpent: bigint }>
+  windows: Record<string, AgentWindows>
+  budgets: Record<string, Budget>
+  withdrawals: Record<string, WithdrawalRecord>
+  withdrawalKeys: Record<string, string>
+  settlements: Record<string, SettlementRecord>
+  totals: { deposited: bigint; settled: bigint; writtenOff: bigint; withdrawn: bigint; swept: bigint }
+}
+
+export function initialLedger(): Ledger {
+  return {
+    depositIndex: null,
+    depositAddress: null,
+    observedBalance: 0n,
+    observedBlock: -1n,
+    movements: [],
+    onChainBalance: 0n,
+    unsettledSpend: 0n,
+    pendingWithdrawals: 0n,
+    reserved: 0n,
+    sweeping: 0n,
+    reservations: {},
+    closed: [],
+    deposits: {},
+    agentSpends: {},
+    windows: {},
+    budgets: {},
+    withdrawals: {},
+    withdrawalKeys: {},
+    settlements: {},
+    totals: { deposited: 0n, settled: 0n, writtenOff: 0n, withdrawn: 0n, swept: 0n },
+  }
+}
+
+/** onChainBalance − unsettledSpend − pendingWithdrawals. */
+export function availableBalance(l: Ledger): bigint {
+  return l.onChainBalance - l.unsettledSpend - l.pendingWithdrawals
+}
+
+/** What a new reservation or withdrawal may still take: available − open reservation holds. */
+export function spendableBalance(l: Ledger): bigint {
+  return availableBalance(l) - l.reserved
+}
+
+/** How a reservation id was closed, if it was (within the idempotency horizon). */
+export function closedStatus(l: Ledger, reservationId: string): 'settled' | 'released' | undefined {
+  for (const chunk of l.closed) {
+    const s = chunk.ids[reservationId]
+    if (s !== undefined) return s
+  }
+  return undefined
+}
+
+/** Settled spend of an agent in the window of `kind` containing `now` (0 when that window saw none). */
+export function windowSpent(l: Ledger, agentId: string, kind: WindowKind, now: Date): bigint {
+  const w = l.windows[agentId]?.[kind]
+  return w !== undefined && w.key === windowKey(kind, now) ? w.spent : 0n
+}
+
+/** Σ holds of the agent's open reservations. */
+export function agentReserved(l: Ledger, agentId: string): bigint {
+  let sum = 0n
+  for (const r of Object.values(l.reservations)) if (r.agentId === agentId) sum += r.hold
+  return sum
+}
+
+function withMovement(l: Ledger, m: Movement): Pick<Ledger, 'movements' | 'onChainBalance'> {
+  // Already inside the observed balance: adds nothing (see THE BALANCE RULE).
+  if (m.blockNumber <= l.observedBlock) return { movements: l.movements, onChainBalance: l.onChainBalance }
+  return { movements: [...l.movements, m], onChainBalance: l.onChainBalance + m.delta }
+}
+
+function close(l: Ledger, reservationId: string, status: 'settled' | 'released', at: string): ClosedChunk[] {
+  const day = at.slice(0, 10)
+  const last = l.closed[l.closed.length - 1]
+  if (last !== undefined && last.count < CHUNK && last.day <= day) {
+    const next = { day, count: last.count + 1, ids: { ...last.ids, [reservationId]: status } }
+    return [...l.closed.slice(0, -1), next]
+  }
+  // A new chunk: drop chunks whose newest entry is older than yesterday (ids are caller
+  // UUIDs; a retry days later is not plausible).
+  const yesterday = new Date(Date.parse(day) - 86_400_000).toISOString().slice(0, 10)
+  return [...l.closed.filter((c) => c.day >= yesterday), { day, count: 1, ids: { [reservationId]: status } }]
+}
+
+function addToWindows(prev: AgentWindows | undefined, at: Date, amount: bigint): AgentWindows {
+  const next = {} as AgentWindows
+  for (const kind of WINDOW_KINDS) {
+    const key = windowKey(kind, at)
+    const w = prev?.[kind]
+    // Events arrive in time order per wallet; a slightly older clock (another process) still counts in the current window.
+    next[kind] = w === undefined || key > w.key ? { key, spent: amount } : { key: w.key, spent: w.spent + amount }
+  }
+  return next
+}
+
+function withoutKey<T>(rec: Record<string, T>, key: string): Record<string, T> {
+  const { [key]: _gone, ...rest } = rec
+  return rest
+}
+
+/** Pure fold of one ledger event (unknown references are ignored, never thrown: replay must not fail). */
+export function evolveLedger(l: Ledger, event: LedgerEvent): Ledger {
+  switch (event.type) {
+    case 'DepositAddressAssigned':
+      if (l.depositIndex !== null) return l
+      return { ...l, depositIndex: event.data.index, depositAddress: event.data.address }
+    case 'DepositDetected': {
+      const d = event.data
+      const key = `${d.txHash}:${d.logIndex}`
+      if (l.deposits[key] !== undefined) return l
+      return {
+        ...l,
+        deposits: { ...l.deposits, [key]: true },
+        ...withMovement(l, { blockNumber: d.blockNumber, delta: d.amount, ref: key }),
+        totals: { ...l.totals, deposited: l.totals.deposited + d.amount },
+      }
+    }
+    case 'OnChainBalanceObserved': {
+      const { balance, blockNumber } = event.data
+      if (blockNumber <= l.observedBlock) return l
+      const movements = l.movements.filter((m) => m.blockNumber > blockNumber)
+      const pending = movements.reduce((s, m) => s + m.delta, 0n)
+      return { ...l, observedBalance: balance, observedBlock: blockNumber, movements, onChainBalance: balance + pending }
+    }
+    case 'SpendReserved': {
+      const d = event.data
+      if (l.reservations[d.reservationId] !== undefined) return l
+      const r: Reservation = { agentId: d.agentId, amount: d.amount, hold: d.hold, reservedAt: d.at, expiresAt: d.expiresAt }
+      if (d.purpose !== undefined) r.purpose = d.purpose
+      return { ...l, reservations: { ...l.reservations, [d.reservationId]: r }, reserved: l.reserved + d.hold }
+    }
+    case 'SpendSettled': {
+      const d = event.data
+      const r = l.reservations[d.reservationId]
+      if (r === undefined) return l
+      const prev = l.agentSpends[d.agentId]?.totalSpent ?? 0n
+      return {
+        ...l,
+        reservations: withoutKey(l.reservations, d.reservationId),
+        reserved: l.reserved - r.hold,
+        closed: close(l, d.reservationId, 'settled', d.at),
+        unsettledSpend: l.unsettledSpend + d.amount,
+        agentSpends: { ...l.agentSpends, [d.agentId]: { totalSpent: prev + d.amount } },
+        windows: { ...l.windows, [d.agentId]: addToWindows(l.windows[d.agentId], new Date(d.at), d.amount) },
+        totals: { ...l.totals, settled: l.totals.settled + d.amount, writtenOff: l.totals.writtenOff + d.writtenOff },
+      }
+    }
+    case 'SpendReleased': {
+      const d = event.data
+      const r = l.reservations[d.reservationId]
+      if (r === undefined) return l
+      return {
+        ...l,
+        reservations: withoutKey(l.reservations, d.reservationId),
+        reserved: l.reserved - r.hold,
+        closed: close(l, d.reservationId, 'released', d.at),
+      }
+    }
+    case 'BudgetSet': {
+      const { agentId, daily, weekly, monthly, minimumBalance } = event.data
+      const empty = daily === null && weekly === null && monthly === null && minimumBalance === null
+      return {
+        ...l,
+        budgets: empty ? withoutKey(l.budgets, agentId) : { ...l.budgets, [agentId]: { daily, weekly, monthly, minimumBalance } },
+      }
+    }
+    case 'WithdrawalRequested': {
+      const d = event.data
+      if (l.withdrawals[d.withdrawalId] !== undefined) return l
+      const w: WithdrawalRecord = {
+        withdrawalId: d.withdrawalId,
+        idempotencyKey: d.idempotencyKey,
+        to: d.to,
+        amount: d.amount,
+        status: 'requested',
+        requestedAt: d.at,
+        updatedAt: d.at,
+      }
+      return {
+        ...l,
+        withdrawals: { ...l.withdrawals, [d.withdrawalId]: w },
+        withdrawalKeys: { ...l.withdrawalKeys, [d.idempotencyKey]: d.withdrawalId },
+        pendingWithdrawals: l.pendingWithdrawals + d.amount,
+      }
+    }
+    case 'WithdrawalBroadcast': {
+      const w = l.withdrawals[event.data.withdrawalId]
+      if (w === undefined || w.status !== 'requested') return l
+      const next: WithdrawalRecord = { ...w, status: 'broadcast', txHash: event.data.txHash, updatedAt: event.data.at }
+      return { ...l, withdrawals: { ...l.withdrawals, [w.withdrawalId]: next } }
+    }
+    case 'WithdrawalConfirmed': {
+      const d = event.data
+      const w = l.withdrawals[d.withdrawalId]
+      if (w === undefined || (w.status !== 'requested' && w.status !== 'broadcast')) return l
+      const next: WithdrawalRecord = { ...w, status: 'confirmed', txHash: d.txHash, blockNumber: d.blockNumber, updatedAt: d.at }
+      return {
+        ...l,
+        ...withMovement(l, { blockNumber: d.blockNumber, delta: -w.amount, ref: `withdrawal:${w.withdrawalId}` }),
+        withdrawals: { ...l.withdrawals, [w.withdrawalId]: next },
+        pendingWithdrawals: l.pendingWithdrawals - w.amount,
+        totals: { ...l.totals, withdrawn: l.totals.withdrawn + w.amount },
+      }
+    }
+    case 'WithdrawalFailed': {
+      const d = event.data
+      const w = l.withdrawals[d.withdrawalId]
+      if (w === undefined || (w.status !== 'requested' && w.status !== 'broadcast')) return l
+      const next: WithdrawalRecord = { ...w, status: 'failed', reason: d.reason, updatedAt: d.at }
+      return { ...l, withdrawals: { ...l.withdrawals, [w.withdrawalId]: next }, pendingWithdrawals: l.pendingWithdrawals - w.amount }
+    }
+    case 'SettlementRequested': {
+      const d = event.data
+      if (l.settlements[d.settlementId] !== undefined) return l
+      const s: SettlementRecord = { settlementId: d.settlementId, amount: d.amount, status: 'requested', requestedAt: d.at, updatedAt: d.at }
+      return { ...l, settlements: { ...l.settlements, [d.settlementId]: s }, sweeping: l.sweeping + d.amount }
+    }
+    case 'SettlementBroadcast': {
+      const s = l.settlements[event.data.settlementId]
+      if (s === undefined || s.status !== 'requested') return l
+      const next: SettlementRecord = { ...s, status: 'broadcast', txHash: event.data.txHash, updatedAt: event.data.at }
+      return { ...l, settlements: { ...l.settlements, [s.settlementId]: next } }
+    }
+    case 'SettlementConfirmed': {
+      const d = event.data
+      const s = l.settlements[d.settlementId]
+      if (s === undefined || (s.status !== 'requested' && s.status !== 'broadcast')) return l
+      const next: SettlementRecord = { ...s, status: 'confirmed', txHash: d.txHash, blockNumber: d.blockNumber, updatedAt: d.at }
+      return {
+        ...l,
+        ...withMovement(l, { blockNumber: d.blockNumber, delta: -s.amount, ref: `settlement:${s.settlementId}` }),
+        settlements: { ...l.settlements, [s.settlementId]: next },
+        sweeping: l.sweeping - s.amount,
+        unsettledSpend: l.unsettledSpend - s.amount,
+        totals: { ...l.totals, swept: l.totals.swept + s.amount },
+      }
+    }
+    case 'SettlementFailed': {
+      const d = event.data
+      const s = l.settlements[d.settlementId]
+      if (s === undefined || (s.status !== 'requested' && s.status !== 'broadcast')) return l
+      const next: SettlementRecord = { ...s, status: 'failed', reason: d.reason, updatedAt: d.at }
+      return { ...l, settlements: { ...l.settlements, [s.settlementId]: next }, sweeping: l.sweeping - s.amount }
+    }
+  }
+}
+
+/** True for the events evolveLedger folds. */
+export function isLedgerEvent(event: { type: string }): event is LedgerEvent {
+  return LEDGER_EVENT_TYPES.has(event.type)
+}
+
+export const LEDGER_EVENT_TYPES: ReadonlySet<string> = new Set([
+  'DepositAddressAssigned',
+  'DepositDetected',
+  'OnChainBalanceObserved',
+  'SpendReserved',
+  'SpendSettled',
+  'SpendReleased',
+  'BudgetSet',
+  'WithdrawalRequested',
+  'WithdrawalBroadcast',
+  'WithdrawalConfirmed',
+  'WithdrawalFailed',
+  'SettlementRequested',
+  'SettlementBroadcast',
+  'SettlementConfirmed',
+  'SettlementFailed',
+])
