@@ -51,7 +51,7 @@ describe('agents', () => {
     const a = (await loadAgents()).get('assistant')!
     expect(resolveModel('haiku', a)).toBe('claude-haiku-4-5')
     expect(resolveModel(undefined, a)).toBe('claude-haiku-4-5')
-    expect(resolveModel('claude-sonnet-4-5', a)).toBe('claude-sonnet-4-5')
+    expect(resolveModel('claude-sonnet-4-5-20250929', a)).toBe('claude-sonnet-4-5')
     expect(() => resolveModel('MiniMax-M2.7', a)).toThrow(expect.objectContaining({ code: 'model_not_supported' }))
   })
 })

@@ -1,22 +1,19 @@
+import { resolveModel as priced } from '../pricing/price-table.js'
 import { ValidationError } from '../shared/errors.js'
 import type { AgentDefinition } from './schema.js'
 
-/** Short names clients send (the rickydata client defaults to "haiku"). */
-export const MODEL_ALIASES: Record<string, string> = {
-  haiku: 'claude-haiku-4-5',
-  sonnet: 'claude-sonnet-4-5',
-  opus: 'claude-opus-4-1',
-}
-
 /**
- * The Anthropic model id for a requested model: an alias, a `claude-…` id, or the
- * agent's own model when nothing was asked. Other providers' models are refused (this
- * gateway only runs Claude).
+ * The canonical Claude model id for a requested model: an alias (haiku/sonnet/opus), a
+ * dated or canonical id from pricing/prices.json, or the agent's own model when nothing
+ * was asked. Models without a price are refused: the turn could not be billed exactly.
  */
 export function resolveModel(requested: string | undefined, agent: AgentDefinition): string {
-  if (requested === undefined || requested === '') return agent.model
-  const alias = MODEL_ALIASES[requested.toLowerCase()]
-  if (alias !== undefined) return alias
-  if (/^claude-[a-z0-9.-]+$/i.test(requested)) return requested
-  throw new ValidationError(`Model "${requested.slice(0, 80)}" is not supported here; use a Claude model (haiku, sonnet, opus or a claude-… id)`, { model: requested.slice(0, 80) }, 'model_not_supported')
+  const wanted = requested === undefined || requested === '' ? agent.model : requested
+  const id = priced(wanted)
+  if (id !== undefined) return id
+  throw new ValidationError(
+    `Model "${wanted.slice(0, 80)}" is not supported here; use a Claude model (haiku, sonnet, opus or a claude-… id)`,
+    { model: wanted.slice(0, 80) },
+    'model_not_supported',
+  )
 }
