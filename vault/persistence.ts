@@ -153,7 +153,7 @@ export class FileVaultPersistence implements VaultPersistence {
     }
   }
 
-  update<T>(id: string, mutate: (current: Uint8Array | undefined) => Promise<UpdateStep<T>>): Promise<T> {
+  async update<T>(id: string, mutate: (current: Uint8Array | undefined) => Promise<UpdateStep<T>>): Promise<T> {
     assertId(id)
     return this.#serial.run(id, async () => {
       if (!this.#usable && (await this.probe()) !== undefined)
@@ -256,7 +256,7 @@ export class MemoryVaultPersistence implements VaultPersistence {
     return bytes === undefined ? undefined : new Uint8Array(bytes)
   }
 
-  update<T>(id: string, mutate: (current: Uint8Array | undefined) => Promise<UpdateStep<T>>): Promise<T> {
+  async update<T>(id: string, mutate: (current: Uint8Array | undefined) => Promise<UpdateStep<T>>): Promise<T> {
     assertId(id)
     return this.#serial.run(id, async () => {
       const step = await mutate(await this.read(id))
