@@ -1,5 +1,6 @@
 import deriveVaultKey from './derive-vault-key.js'
 import recoverMessageAddress from './recover-message-address.js'
+import verifySnpReport from './verify-snp-report.js'
 
 /**
  * Every task the pool can run, by name. Imported statically: tsx's hooks do not reach
@@ -8,4 +9,5 @@ import recoverMessageAddress from './recover-message-address.js'
 export const tasks: Record<string, (payload: never) => unknown> = {
   'recover-message-address': recoverMessageAddress,
   'derive-vault-key': deriveVaultKey,
+  'verify-snp-report': verifySnpReport,
 }
