@@ -1,0 +1,78 @@
+import { getAddress, isAddress } from 'viem'
+import { parseSiweMessage, validateSiweMessage } from 'viem/siwe'
+import { AuthError, ValidationError } from '../shared/errors.js'
+import type { WorkerPool } from '../workers/pool.js'
+import { buildChallengeMessage, buildSiweChallengeMessage } from './challenge-message.js'
+import type { NonceRegistry } from './nonces.js'
+import type { IssuedToken, SessionTokens } from './session-tokens.js'
+
+export interface SignInParameters {
+  nonces: NonceRegistry
+  tokens: SessionTokens
+  pool: WorkerPool
+  /** Where users sign in to (PUBLIC_URL, or the listening address once known): host for the message's domain. */
+  publicUrl(): string
+  chainId: number
+  /** Called once the signature checks out, before the token is issued (registers the wallet). */
+  onSignedIn(address: `0x${string}`): Promise<void>
+}
+
+export interface VerifyInput {
+  walletAddress: string
+  signature: `0x${string}`
+  nonce: string
+}
+
+const PURPOSE = 'sign-in'
+
+/** Wallet sign-in: challenge → EIP-191 signature → session JWT (API.md §1, §12). */
+export class SignIn {
+  constructor(private readonly p: SignInParameters) {}
+
+  /** Our own message, or EIP-4361 when the caller names its address. */
+  async challenge(address?: string): Promise<{ nonce: string; message: string; expiresAt: string }> {
+    let checksummed: `0x${string}` | undefined
+    if (address !== undefined) {
+      if (!isAddress(address, { strict: false })) throw new ValidationError('address is not a valid Ethereum address')
+      checksummed = getAddress(address)
+    }
+    const issued = await this.p.nonces.issue(
+      PURPOSE,
+      (nonce, issuedAt, expiresAt) => {
+        const uri = this.p.publicUrl()
+        const common = { domain: new URL(uri).host, uri, nonce, issuedAt, expiresAt }
+        return checksummed === undefined
+          ? buildChallengeMessage(common)
+          : buildSiweChallengeMessage({ ...common, address: checksummed, chainId: this.p.chainId })
+      },
+      checksummed,
+    )
+    return { nonce: issued.nonce, message: issued.message, expiresAt: issued.expiresAt }
+  }
+
+  /** Consumes the nonce (even when the signature then fails) and issues a session token. */
+  async verify(input: VerifyInput): Promise<IssuedToken & { walletAddress: `0x${string}` }> {
+    const issued = await this.p.nonces.consume(PURPOSE, input.nonce)
+    const claimed = getAddress(input.walletAddress)
+    if (issued.address !== undefined) {
+      if (issued.address !== claimed.toLowerCase())
+        throw new AuthError('signature_invalid', 'This challenge was issued for another address')
+      // The SIWE text is ours, but check it as a verifier would: domain, nonce, address, time.
+      const fields = parseSiweMessage(issued.message)
+      const domain = new URL(this.p.publicUrl()).host
+      const valid = validateSiweMessage({ message: fields, address: claimed, domain, nonce: input.nonce })
+      if (!valid) throw new AuthError('nonce_expired', 'The sign-in message is no longer valid; request a new one')
+    }
+    let recovered: string
+    try {
+      recovered = await this.p.pool.run<string>('recover-message-address', { message: issued.message, signature: input.signature })
+    } catch {
+      throw new AuthError('signature_invalid', 'The signature could not be verified')
+    }
+    if (recovered.toLowerCase() !== claimed.toLowerCase())
+      throw new AuthError('signature_invalid', 'The signature was not made by walletAddress over the challenge message')
+    await this.p.onSignedIn(claimed)
+    const token = await this.p.tokens.issue(claimed)
+    return { ...token, walletAddress: claimed }
+  }
+}

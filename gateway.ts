@@ -1,0 +1,150 @@
+import { mkdirSync, readFileSync } from 'node:fs'
+import { join, resolve } from 'node:path'
+import type { Logger } from 'pino'
+import { ActorHost } from './actors/runtime/host.js'
+import { walletDefinition } from './actors/wallet/definition.js'
+import { loadOrCreateSecret, randomSecret } from './auth/key-source.js'
+import { NonceRegistry } from './auth/nonces.js'
+import { REVOCATION_STREAM, RevocationList } from './auth/revocations.js'
+import { SessionTokens } from './auth/session-tokens.js'
+import { SignIn } from './auth/sign-in.js'
+import type { Config } from './config.js'
+import { instrumentStore } from './store/instrumented.js'
+import { SqliteEventStore } from './store/sqlite/sqlite-event-store.js'
+import type { EventStore, SnapshotStore } from './store/types.js'
+import { LiveFeed } from './transport/live.js'
+import { createLogger } from './transport/logger.js'
+import { createMetrics } from './transport/metrics.js'
+import type { Route } from './transport/route.js'
+import { authRoutes } from './transport/routes/auth.js'
+import { settingsRoutes } from './transport/routes/settings.js'
+import { systemRoutes } from './transport/routes/system.js'
+import { walletTopic } from './transport/routes/wallet-topic.js'
+import { createHttpServer } from './transport/server.js'
+import { WebSocketHub } from './transport/ws.js'
+import { createWorkerPool } from './workers/pool.js'
+
+export interface Gateway {
+  port: number
+  url: string
+  logger: Logger
+  store: EventStore
+  /** Graceful stop: stop accepting, finish in-flight requests, flush and close the store. */
+  close(): Promise<void>
+}
+
+export interface StartGatewayOptions {
+  logger?: Logger
+}
+
+const VERSION = (JSON.parse(readFileSync(new URL(import.meta.url.endsWith('.ts') ? './package.json' : '../package.json', import.meta.url), 'utf8')) as { version: string }).version
+
+/** The composition root: builds every adapter from config, wires them, and starts serving. */
+export async function startGateway(config: Config, options: StartGatewayOptions = {}): Promise<Gateway> {
+  const logger = options.logger ?? createLogger(config.LOG_LEVEL)
+  const dataDir = resolve(config.DATA_DIR)
+  mkdirSync(dataDir, { recursive: true, mode: 0o700 })
+  const metrics = createMetrics()
+
+  const { store: rawStore, snapshots } = openStore(config, dataDir)
+  const store = instrumentStore(rawStore, (s) => metrics.storeAppendDuration.observe(s))
+  const pool = createWorkerPool(config.WORKER_THREADS === undefined ? {} : { threads: config.WORKER_THREADS })
+
+  const jwtSecret = loadOrCreateSecret({
+    envValue: config.JWT_SECRET,
+    file: join(dataDir, 'keys', 'jwt-secret'),
+    generate: () => randomSecret(32),
+  })
+  const revocations = new RevocationList(store)
+  await revocations.load()
+  const live = new LiveFeed(store, logger)
+  await live.start()
+  live.onStream(REVOCATION_STREAM, (e) => revocations.apply(e))
+
+  // PORT=0 picks a free port: until listen() tells which, the configured one stands in.
+  let publicUrl = config.PUBLIC_URL ?? `http://${config.HOST}:${config.PORT}`
+  const tokens = new SessionTokens({
+    secret: jwtSecret.value,
+    // Fixed default: every process behind one PUBLIC_URL must accept each other's tokens.
+    issuer: config.JWT_ISSUER ?? 'agent-gateway',
+    audience: config.JWT_AUDIENCE,
+    ttlS: config.JWT_TTL_S,
+    isRevoked: (jti) => revocations.has(jti),
+  })
+  const wallets = new ActorHost({
+    definition: walletDefinition,
+    store,
+    ...(snapshots === undefined ? {} : { snapshots }),
+    snapshotEvery: config.SNAPSHOT_EVERY,
+    cacheSize: config.ACTOR_CACHE_SIZE,
+    onEffectError: (err, action, actorId) => logger.error({ err, action: action.type, actorId }, 'wallet effect failed'),
+  })
+  const signIn = new SignIn({
+    nonces: new NonceRegistry({ store, ttlMs: config.CHALLENGE_TTL_MS }),
+    tokens,
+    pool,
+    publicUrl: () => publicUrl,
+    chainId: config.CHAIN_ID,
+    onSignedIn: async (address) => {
+      await wallets.send(address.toLowerCase(), { type: 'RegisterWallet', address })
+    },
+  })
+
+  const keySources = { jwtSecret: jwtSecret.source }
+  const startedAt = new Date()
+  const routes: Route[] = [
+    ...systemRoutes({
+      store,
+      metrics,
+      version: VERSION,
+      startedAt,
+      securityPosture: async () => ({
+        mode: 'none',
+        attestationAvailability: { teeEnabled: false, provider: 'none' },
+        keySources,
+        degraded: true,
+        degradedReasons: ['no TEE attestation available on this host'],
+      }),
+      beforeScrape: () => metrics.actorsInMemory.set({ kind: 'wallet' }, wallets.size),
+    }),
+    ...authRoutes({ signIn, revocations }),
+    ...settingsRoutes({ wallets }),
+  ]
+
+  const authenticate = (token: string) => tokens.verify(token)
+  const websocket = new WebSocketHub({ store, live, logger, metrics, topics: [walletTopic], authenticate })
+  const server = createHttpServer({
+    routes,
+    logger,
+    metrics,
+    bodyLimit: config.BODY_LIMIT_BYTES,
+    corsOrigins: config.CORS_ORIGINS,
+    authenticate,
+    websocket,
+  })
+  const port = await server.listen(config.HOST, config.PORT)
+  if (config.PUBLIC_URL === undefined) publicUrl = `http://${config.HOST}:${port}`
+  logger.info({ host: config.HOST, port, eventStore: store.kind, dataDir, jwtSecretSource: jwtSecret.source }, 'gateway listening')
+
+  let closed: Promise<void> | undefined
+  return {
+    port,
+    url: `http://${config.HOST}:${port}`,
+    logger,
+    store,
+    close: () =>
+      (closed ??= (async () => {
+        await server.close(config.SHUTDOWN_GRACE_MS)
+        await live.stop()
+        await pool.destroy()
+        await store.close()
+        logger.info('gateway stopped')
+      })()),
+  }
+}
+
+function openStore(config: Config, dataDir: string): { store: EventStore; snapshots?: SnapshotStore } {
+  if (config.EVENT_STORE === 'kurrentdb') throw new Error('EVENT_STORE=kurrentdb is not available in this build yet')
+  const store = new SqliteEventStore({ file: resolve(config.SQLITE_FILE ?? join(dataDir, 'events.sqlite')) })
+  return { store, snapshots: store.snapshots }
+}

@@ -1,0 +1,84 @@
+import { ZodError } from 'zod'
+import { GatewayError } from '../shared/errors.js'
+
+/** HTTP status for each stable error code that is not implied by its class. */
+const STATUS_BY_CODE: Record<string, number> = {
+  invalid_request: 400,
+  invalid_json: 400,
+  missing_secrets: 400,
+  locked_secrets: 400,
+  vault_signature_mismatch: 400,
+  auth_required: 401,
+  token_invalid: 401,
+  token_expired: 401,
+  token_revoked: 401,
+  nonce_unknown: 401,
+  nonce_expired: 401,
+  nonce_reused: 401,
+  signature_invalid: 401,
+  insufficient_balance: 402,
+  budget_exceeded: 402,
+  forbidden: 403,
+  not_found: 404,
+  route_not_found: 404,
+  agent_not_found: 404,
+  session_not_found: 404,
+  method_not_allowed: 405,
+  concurrency_conflict: 409,
+  wallet_not_registered: 409,
+  payload_too_large: 413,
+  unsupported_media_type: 415,
+  withdrawal_limit: 422,
+  withdrawal_rate_limit: 429,
+  actor_busy: 503,
+  store_unavailable: 503,
+  vault_unavailable: 503,
+  attestation_unavailable: 503,
+  shutting_down: 503,
+}
+
+const STATUS_BY_CLASS: Record<string, number> = {
+  ValidationError: 400,
+  AuthError: 401,
+  ForbiddenError: 403,
+  NotFoundError: 404,
+  UnavailableError: 503,
+  StoreUnavailableError: 503,
+  DomainError: 409,
+}
+
+/** Registers statuses for codes defined by a module (kept beside the table's users). */
+export function registerErrorStatus(code: string, status: number): void {
+  STATUS_BY_CODE[code] = status
+}
+
+export interface HttpErrorResponse {
+  status: number
+  body: { error: string; message: string } & Record<string, unknown>
+  /** True when the error is the server's fault (logged with its stack). */
+  internal: boolean
+}
+
+/** The one place that turns any thrown value into an HTTP status and JSON body. */
+export function toHttpError(error: unknown): HttpErrorResponse {
+  if (error instanceof ZodError) {
+    return {
+      status: 400,
+      body: {
+        error: 'invalid_request',
+        message: error.issues.map((i) => `${i.path.join('.') || '(body)'}: ${i.message}`).join('; '),
+        issues: error.issues.map((i) => ({ path: i.path.map(String), message: i.message })),
+      },
+      internal: false,
+    }
+  }
+  if (error instanceof GatewayError) {
+    const status = STATUS_BY_CODE[error.code] ?? STATUS_BY_CLASS[error.name] ?? 400
+    return {
+      status,
+      body: { ...error.details, error: error.code, message: error.shortMessage },
+      internal: status >= 500 && error.code !== 'store_unavailable' && error.code !== 'vault_unavailable',
+    }
+  }
+  return { status: 500, body: { error: 'internal_error', message: 'Internal server error' }, internal: true }
+}

@@ -1,0 +1,59 @@
+import type { EventStore } from '../../store/types.js'
+import type { Metrics } from '../metrics.js'
+import { json, type Route } from '../route.js'
+
+export interface SystemRoutesDeps {
+  store: EventStore
+  metrics: Metrics
+  version: string
+  startedAt: Date
+  /** API.md §16 `securityPosture`; `degraded` in it makes the status "degraded". */
+  securityPosture(): Promise<Record<string, unknown> & { degraded: boolean }>
+  /** Refreshes gauges that are read on demand (actors in memory…) before a scrape. */
+  beforeScrape?(): void
+}
+
+/** GET /health and GET /metrics: public, cheap, never 500 because a dependency is down. */
+export function systemRoutes(deps: SystemRoutesDeps): Route[] {
+  return [
+    {
+      method: 'GET',
+      path: '/health',
+      auth: 'none',
+      handler: async () => {
+        const storeHealth = (await deps.store.health?.().catch((e: unknown) => ({ ok: false, reason: String(e) }))) ?? { ok: true }
+        const position = storeHealth.ok ? await deps.store.headPosition().catch(() => undefined) : undefined
+        const posture = await deps.securityPosture()
+        const degraded = posture.degraded || !storeHealth.ok
+        return json({
+          status: degraded ? 'degraded' : 'ok',
+          version: deps.version,
+          uptimeS: Math.floor((Date.now() - deps.startedAt.getTime()) / 1000),
+          eventStore: {
+            kind: deps.store.kind,
+            ok: storeHealth.ok,
+            ...(position === undefined ? {} : { position: position.toString() }),
+            ...(storeHealth.ok ? {} : { reason: storeHealth.reason ?? 'unreachable' }),
+          },
+          securityPosture: posture,
+        })
+      },
+    },
+    {
+      method: 'GET',
+      path: '/metrics',
+      auth: 'none',
+      handler: async () => {
+        deps.beforeScrape?.()
+        const text = await deps.metrics.registry.metrics()
+        return {
+          kind: 'stream',
+          headers: { 'content-type': deps.metrics.registry.contentType },
+          run: async (sink) => {
+            await sink.write(text)
+          },
+        }
+      },
+    },
+  ]
+}
