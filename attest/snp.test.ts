@@ -165,7 +165,7 @@ describe('verifySnpReport (real vectors)', () => {
   })
 })
 
-const fieldStarts = new Set(Object.values(OFFSETS).map(([o]) => o))
+const fieldStarts = new Set<number>(Object.values(OFFSETS).map(([o]) => o))
 
 describe('verifySnpReport (generated chains)', () => {
   const chain = createFakeChain({ product: 'Genoa' })
