@@ -104,8 +104,10 @@ export class ActorHost<Machine extends AnyStateMachine, Command, Event extends D
   }
 
   async #enqueue<T>(actorId: string, work: (entry: Entry<Machine>) => Promise<T>): Promise<T> {
+    // #entry counts us as pending before it returns: otherwise another command finishing
+    // in between could evict this entry and a later send would hydrate a second copy with
+    // its own mailbox (commands for one actor no longer serialised).
     const entry = await this.#entry(actorId)
-    entry.pending++
     const run = entry.mailbox.then(() => work(entry))
     entry.mailbox = run.then(
       () => undefined,
@@ -125,6 +127,7 @@ export class ActorHost<Machine extends AnyStateMachine, Command, Event extends D
       // Re-insert to mark as most recently used.
       this.#entries.delete(actorId)
       this.#entries.set(actorId, cached)
+      cached.pending++
       return cached
     }
     let loading = this.#loading.get(actorId)
@@ -134,8 +137,12 @@ export class ActorHost<Machine extends AnyStateMachine, Command, Event extends D
     }
     const entry = await loading
     const raced = this.#entries.get(actorId)
-    if (raced !== undefined) return raced
+    if (raced !== undefined) {
+      raced.pending++
+      return raced
+    }
     this.#entries.set(actorId, entry)
+    entry.pending++
     return entry
   }
 
@@ -149,7 +156,8 @@ export class ActorHost<Machine extends AnyStateMachine, Command, Event extends D
       pending: 0,
       snapshotRevision: -1n,
     }
-    const stored = await this.#p.snapshots?.load(streamId)
+    // A snapshot is only a cache: if it cannot be read, fold the whole stream instead.
+    const stored = await this.#p.snapshots?.load(streamId).catch(() => undefined)
     if (stored !== undefined && stored.version === version) {
       entry.snapshot = machine.resolveState(stored.snapshot as never) as SnapshotFrom<Machine>
       entry.revision = stored.revision
@@ -241,12 +249,18 @@ export class ActorHost<Machine extends AnyStateMachine, Command, Event extends D
     if (snapshots === undefined || entry.revision < 0n) return
     if (entry.revision - entry.snapshotRevision < BigInt(this.#snapshotEvery)) return
     const { machine, version } = this.#p.definition
+    const previous = entry.snapshotRevision
     entry.snapshotRevision = entry.revision
-    await snapshots.save(this.streamId(actorId), {
-      version,
-      revision: entry.revision,
-      snapshot: machine.getPersistedSnapshot(entry.snapshot),
-    })
+    try {
+      await snapshots.save(this.streamId(actorId), {
+        version,
+        revision: entry.revision,
+        snapshot: machine.getPersistedSnapshot(entry.snapshot),
+      })
+    } catch {
+      // The events are committed; a failed cache write must not fail the command. Retry later.
+      entry.snapshotRevision = previous
+    }
   }
 
   #evict(): void {
