@@ -18,7 +18,7 @@
  * NOT covered (this is not KurrentDB): clustering, gossip, leader election, persistence,
  * authentication/ACLs, stream metadata ($maxAge, $maxCount…), deletes/tombstones, links
  * and projections, persistent subscriptions, BatchAppend and the v2 protocol (the client
- * falls back to Append because ServerFeatures is not implemented), stream subscriptions,
+ * uses Append because ServerFeatures lists only Read and Append), stream subscriptions,
  * checkpoints and fell-behind notices, deadlines and message size limits.
  */
 import { randomUUID } from 'node:crypto'
@@ -27,6 +27,8 @@ import type * as GrpcJs from '@grpc/grpc-js'
 import type * as StreamsGrpc from '@kurrent/kurrentdb-client/generated/kurrentdb/protocols/v1/streams_grpc_pb.js'
 import type * as StreamsPb from '@kurrent/kurrentdb-client/generated/kurrentdb/protocols/v1/streams_pb.js'
 import type * as SharedPb from '@kurrent/kurrentdb-client/generated/kurrentdb/protocols/v1/shared_pb.js'
+import type * as FeaturesGrpc from '@kurrent/kurrentdb-client/generated/kurrentdb/protocols/v1/serverfeatures_grpc_pb.js'
+import type * as FeaturesPb from '@kurrent/kurrentdb-client/generated/kurrentdb/protocols/v1/serverfeatures_pb.js'
 
 // Loaded through the client package so the double speaks with the exact grpc-js and
 // generated message classes the client itself uses (CommonJS modules).
@@ -36,6 +38,8 @@ const grpc = clientRequire('@grpc/grpc-js') as typeof GrpcJs
 const streamsGrpc = clientRequire(`${generated}/streams_grpc_pb.js`) as typeof StreamsGrpc
 const pb = clientRequire(`${generated}/streams_pb.js`) as typeof StreamsPb
 const shared = clientRequire(`${generated}/shared_pb.js`) as typeof SharedPb
+const featuresGrpc = clientRequire(`${generated}/serverfeatures_grpc_pb.js`) as typeof FeaturesGrpc
+const featuresPb = clientRequire(`${generated}/serverfeatures_pb.js`) as typeof FeaturesPb
 const { Timestamp } = clientRequire('google-protobuf/google/protobuf/timestamp_pb.js') as {
   Timestamp: { fromDate(d: Date): unknown }
 }
@@ -76,7 +80,7 @@ export interface KurrentDbDouble {
   readonly connectionString: string
   /** The in-memory log, oldest first (tests inspect it). */
   readonly log: readonly DoubleEvent[]
-  /** Counts of gRPC calls by method, e.g. `Append`, `Read` (tests inspect it). */
+  /** Counts of gRPC calls by method (`Append`, `Read`; `Subscribe` counts the Reads that subscribe). */
   readonly calls: Readonly<Record<string, number>>
   /** Writes an event as the server itself would (e.g. `$stats-…`), to test filtering. */
   appendSystemEvent(streamId: string, type: string): void
@@ -311,6 +315,7 @@ export async function startKurrentDbDouble(options: KurrentDbDoubleOptions = {})
     // Subscription to $all: confirmation, catch-up (exclusive of the start position),
     // caught-up, then live. Synchronous from the catch-up snapshot to registering the live
     // listener, so no write can fall in between.
+    count('Subscribe')
     const confirmation = new pb.ReadResp()
     const conf = new pb.ReadResp.SubscriptionConfirmation()
     conf.setSubscriptionId(randomUUID())
@@ -335,6 +340,23 @@ export async function startKurrentDbDouble(options: KurrentDbDoubleOptions = {})
     call.on('close', () => liveCalls.delete(call))
   }
 
+  // Both clients (grpc-js and the Rust bridge) ask first. Listing exactly what we serve makes
+  // the JS client use Append (not BatchAppend) and spares the bridge its fallback path.
+  const getSupportedMethods = (_call: unknown, callback: GrpcJs.sendUnaryData<FeaturesPb.SupportedMethods>): void => {
+    count('GetSupportedMethods')
+    const methods = new featuresPb.SupportedMethods()
+    methods.setEventStoreServerVersion('25.0.0-test-double')
+    methods.setMethodsList(
+      ['read', 'append'].map((name) => {
+        const m = new featuresPb.SupportedMethod()
+        m.setServiceName('event_store.client.streams.streams')
+        m.setMethodName(name)
+        return m
+      }),
+    )
+    callback(null, methods)
+  }
+
   const liveCalls = new Set<GrpcJs.ServerWritableStream<ReadReq, ReadResp>>()
   let server: GrpcJs.Server | undefined
   let port = options.port ?? 0
@@ -343,6 +365,7 @@ export async function startKurrentDbDouble(options: KurrentDbDoubleOptions = {})
     if (server !== undefined) return
     const s = new grpc.Server()
     s.addService(streamsGrpc.StreamsService, { read, append } as unknown as GrpcJs.UntypedServiceImplementation)
+    s.addService(featuresGrpc.ServerFeaturesService, { getSupportedMethods } as unknown as GrpcJs.UntypedServiceImplementation)
     port = await new Promise<number>((resolve, reject) => {
       s.bindAsync(`127.0.0.1:${port}`, grpc.ServerCredentials.createInsecure(), (err, bound) =>
         err ? reject(err) : resolve(bound),
@@ -373,7 +396,9 @@ export async function startKurrentDbDouble(options: KurrentDbDoubleOptions = {})
       return port
     },
     get connectionString() {
-      return `kurrentdb://127.0.0.1:${port}?tls=false`
+      // discoveryInterval: the client's Rust half waits one interval (default 500 ms) before
+      // its first connection; a short one keeps tests quick and changes nothing else.
+      return `kurrentdb://127.0.0.1:${port}?tls=false&discoveryInterval=20`
     },
     log,
     calls,
