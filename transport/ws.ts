@@ -49,9 +49,13 @@ interface Conn {
   authTimer: NodeJS.Timeout | undefined
   closed: boolean
   ws: WebSocket<Conn> | undefined
+  /** Frames are handled one after another, so `auth` then `subscribe` sent back to back work. */
+  queue: Promise<void>
 }
 
-const position = z.union([z.string().regex(/^\d{1,30}$/), z.number().int().nonnegative()]).transform((v) => BigInt(v))
+const position = z
+  .union([z.string().regex(/^\d{1,30}$/), z.number().int().nonnegative(), z.bigint().nonnegative()])
+  .transform((v) => BigInt(v))
 const clientFrame = z.discriminatedUnion('type', [
   z.object({ type: z.literal('auth'), token: z.string().min(1).max(8192) }),
   z.object({ type: z.literal('subscribe'), topic: z.string().min(1).max(200), after: position.optional(), id: z.unknown().optional() }),
@@ -92,6 +96,7 @@ export class WebSocketHub implements WebSocketEndpoint {
           authTimer: undefined,
           closed: false,
           ws: undefined,
+          queue: Promise.resolve(),
         }
         res.upgrade(conn, req.getHeader('sec-websocket-key'), protocol, req.getHeader('sec-websocket-extensions'), context)
       },
@@ -103,7 +108,7 @@ export class WebSocketHub implements WebSocketEndpoint {
         if (conn.pendingToken !== undefined) {
           const token = conn.pendingToken
           conn.pendingToken = undefined
-          void this.#authenticate(conn, token)
+          conn.queue = conn.queue.then(() => this.#authenticate(conn, token))
         } else {
           conn.authTimer = setTimeout(() => this.#end(conn, 4401, 'authentication required'), this.#p.authTimeoutMs ?? 5000)
         }
@@ -117,7 +122,7 @@ export class WebSocketHub implements WebSocketEndpoint {
         } catch {
           return this.#send(conn, { type: 'error', error: 'invalid_frame', message: 'Frame is not valid JSON or msgpack' })
         }
-        void this.#onFrame(conn, frame)
+        conn.queue = conn.queue.then(() => this.#onFrame(conn, frame))
       },
       drain: () => undefined,
       close: (ws) => {
