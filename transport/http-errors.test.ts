@@ -1,0 +1,36 @@
+import { describe, expect, it } from 'vitest'
+import { z } from 'zod'
+import { AuthError, DomainError, GatewayError, NotFoundError, UnavailableError } from '../shared/errors.js'
+import { ConcurrencyError } from '../store/errors.js'
+import { toHttpError } from './http-errors.js'
+
+describe('toHttpError', () => {
+  it('maps codes and classes to statuses with a stable error code', () => {
+    expect(toHttpError(new AuthError('token_expired', 'expired'))).toMatchObject({ status: 401, body: { error: 'token_expired' } })
+    expect(toHttpError(new DomainError('budget_exceeded', 'over', { details: { limit: 'daily' } }))).toMatchObject({
+      status: 402,
+      body: { error: 'budget_exceeded', limit: 'daily', message: 'over' },
+    })
+    expect(toHttpError(new NotFoundError('gone'))).toMatchObject({ status: 404, body: { error: 'not_found' } })
+    expect(toHttpError(new UnavailableError('vault_unavailable', 'down'))).toMatchObject({ status: 503, internal: false })
+    expect(toHttpError(new ConcurrencyError('s', 1n, 2n))).toMatchObject({ status: 409, body: { error: 'concurrency_conflict', expected: '1', actual: '2' } })
+  })
+
+  it('details can never override the code or message', () => {
+    const e = new GatewayError('invalid_request', 'real', { details: { error: 'spoofed', message: 'spoofed' } })
+    expect(toHttpError(e).body).toMatchObject({ error: 'invalid_request', message: 'real' })
+  })
+
+  it('reports zod issues as 400 invalid_request naming the path', () => {
+    const result = z.object({ a: z.number() }).safeParse({ a: 'x' })
+    const mapped = toHttpError(result.error)
+    expect(mapped.status).toBe(400)
+    expect(mapped.body.message).toMatch(/^a: /)
+  })
+
+  it('hides unknown errors behind a generic 500 without their message', () => {
+    const mapped = toHttpError(new Error('secret sk-ant-abc in a stack'))
+    expect(mapped).toMatchObject({ status: 500, internal: true, body: { error: 'internal_error' } })
+    expect(JSON.stringify(mapped.body)).not.toContain('sk-ant')
+  })
+})
