@@ -8,8 +8,9 @@ import { NonceRegistry } from './auth/nonces.js'
 import { REVOCATION_STREAM, RevocationList } from './auth/revocations.js'
 import { SessionTokens } from './auth/session-tokens.js'
 import { SignIn } from './auth/sign-in.js'
-import type { Config } from './config.js'
+import { ConfigError, type Config } from './config.js'
 import { instrumentStore } from './store/instrumented.js'
+import { KurrentDbEventStore } from './store/kurrentdb/kurrentdb-event-store.js'
 import { SqliteEventStore } from './store/sqlite/sqlite-event-store.js'
 import type { EventStore, SnapshotStore } from './store/types.js'
 import { LiveFeed } from './transport/live.js'
@@ -144,7 +145,11 @@ export async function startGateway(config: Config, options: StartGatewayOptions 
 }
 
 function openStore(config: Config, dataDir: string): { store: EventStore; snapshots?: SnapshotStore } {
-  if (config.EVENT_STORE === 'kurrentdb') throw new Error('EVENT_STORE=kurrentdb is not available in this build yet')
+  if (config.EVENT_STORE === 'kurrentdb') {
+    if (config.KURRENTDB_CONNECTION_STRING === undefined) throw new ConfigError('EVENT_STORE=kurrentdb needs KURRENTDB_CONNECTION_STRING')
+    // No snapshot store: actors rehydrate from their streams (snapshots are only a cache).
+    return { store: new KurrentDbEventStore({ connectionString: config.KURRENTDB_CONNECTION_STRING }) }
+  }
   const store = new SqliteEventStore({ file: resolve(config.SQLITE_FILE ?? join(dataDir, 'events.sqlite')) })
   return { store, snapshots: store.snapshots }
 }
