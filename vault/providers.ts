@@ -53,3 +53,11 @@ export const PROVIDER_INFO: Readonly<Record<Provider, ProviderInfo>> = Object.fr
 export function isProvider(value: string): value is Provider {
   return (PROVIDERS as readonly string[]).includes(value)
 }
+
+/**
+ * Log redaction paths for vault request bodies (every provider's PUT body key, at the root
+ * and one level down): merge into the gateway logger's list (transport/logger.ts).
+ */
+export const VAULT_REDACT_PATHS: readonly string[] = Object.freeze(
+  PROVIDERS.flatMap((p) => [PROVIDER_INFO[p].bodyKey, `*.${PROVIDER_INFO[p].bodyKey}`]),
+)
