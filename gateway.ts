@@ -16,7 +16,7 @@ import type { EventStore, SnapshotStore } from './store/types.js'
 import { LiveFeed } from './transport/live.js'
 import { createLogger } from './transport/logger.js'
 import { createMetrics } from './transport/metrics.js'
-import type { Route } from './transport/route.js'
+import type { AuthContext, Route } from './transport/route.js'
 import { authRoutes } from './transport/routes/auth.js'
 import { settingsRoutes } from './transport/routes/settings.js'
 import { systemRoutes } from './transport/routes/system.js'
@@ -30,6 +30,9 @@ export interface Gateway {
   url: string
   logger: Logger
   store: EventStore
+  /** The routes served and the token check in front of them (benchmarks replay them on node:http). */
+  routes: readonly Route[]
+  authenticate(token: string): Promise<AuthContext>
   /** Graceful stop: stop accepting, finish in-flight requests, flush and close the store. */
   close(): Promise<void>
 }
@@ -133,6 +136,8 @@ export async function startGateway(config: Config, options: StartGatewayOptions 
     url: `http://${config.HOST}:${port}`,
     logger,
     store,
+    routes,
+    authenticate,
     close: () =>
       (closed ??= (async () => {
         await server.close(config.SHUTDOWN_GRACE_MS)
