@@ -80,7 +80,10 @@ export interface KurrentDbDouble {
   readonly connectionString: string
   /** The in-memory log, oldest first (tests inspect it). */
   readonly log: readonly DoubleEvent[]
-  /** Counts of gRPC calls by method (`Append`, `Read`; `Subscribe` counts the Reads that subscribe). */
+  /**
+   * Counts of gRPC calls by method (`Append`, `Read`); `Subscribe` counts the Reads that
+   * subscribe and `WrongExpectedVersion` the Appends refused by their expected revision.
+   */
   readonly calls: Readonly<Record<string, number>>
   /** Writes an event as the server itself would (e.g. `$stats-…`), to test filtering. */
   appendSystemEvent(streamId: string, type: string): void
@@ -196,6 +199,7 @@ export async function startKurrentDbDouble(options: KurrentDbDoubleOptions = {})
         (expCase === C.STREAM_EXISTS && current !== undefined) ||
         (expCase === C.REVISION && current === expected)
       if (!ok) {
+        count('WrongExpectedVersion')
         const resp = new pb.AppendResp()
         const w = new pb.AppendResp.WrongExpectedVersion()
         if (current === undefined) {
