@@ -1,22 +1,44 @@
+/** ERC-20 Transfer(from, to, value). */
+export const transferEvent = {
+  type: 'event',
+  name: 'Transfer',
+  inputs: [
+    { name: 'from', type: 'address', indexed: true },
+    { name: 'to', type: 'address', indexed: true },
+    { name: 'value', type: 'uint256', indexed: false },
+  ],
+} as const
+
+/** EIP-3009 AuthorizationUsed(authorizer, nonce). */
+export const authorizationUsedEvent = {
+  type: 'event',
+  name: 'AuthorizationUsed',
+  inputs: [
+    { name: 'authorizer', type: 'address', indexed: true },
+    { name: 'nonce', type: 'bytes32', indexed: true },
+  ],
+} as const
+
 /** The USDC (FiatToken v2 / EIP-3009) fragments the gateway calls. */
 export const usdcAbi = [
+  transferEvent,
+  authorizationUsedEvent,
+  // Custom errors of OpenZeppelin 5 ERC-20 and of the EIP-3009 test token, so a refusal names
+  // its reason (Circle's FiatToken reverts with strings, which viem decodes without an ABI).
   {
-    type: 'event',
-    name: 'Transfer',
+    type: 'error',
+    name: 'ERC20InsufficientBalance',
     inputs: [
-      { name: 'from', type: 'address', indexed: true },
-      { name: 'to', type: 'address', indexed: true },
-      { name: 'value', type: 'uint256', indexed: false },
+      { name: 'sender', type: 'address' },
+      { name: 'balance', type: 'uint256' },
+      { name: 'needed', type: 'uint256' },
     ],
   },
-  {
-    type: 'event',
-    name: 'AuthorizationUsed',
-    inputs: [
-      { name: 'authorizer', type: 'address', indexed: true },
-      { name: 'nonce', type: 'bytes32', indexed: true },
-    ],
-  },
+  { type: 'error', name: 'ERC20InvalidReceiver', inputs: [{ name: 'receiver', type: 'address' }] },
+  { type: 'error', name: 'AuthorizationNotYetValid', inputs: [] },
+  { type: 'error', name: 'AuthorizationExpired', inputs: [] },
+  { type: 'error', name: 'AuthorizationAlreadyUsed', inputs: [] },
+  { type: 'error', name: 'InvalidSignature', inputs: [] },
   { type: 'function', name: 'name', stateMutability: 'view', inputs: [], outputs: [{ type: 'string' }] },
   { type: 'function', name: 'version', stateMutability: 'view', inputs: [], outputs: [{ type: 'string' }] },
   { type: 'function', name: 'decimals', stateMutability: 'view', inputs: [], outputs: [{ type: 'uint8' }] },

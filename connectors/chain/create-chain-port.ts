@@ -13,7 +13,7 @@ import {
   type Transport,
 } from 'viem'
 import { privateKeyToAccount } from 'viem/accounts'
-import { transferWithAuthorizationTypes, usdcAbi } from './abi.js'
+import { authorizationUsedEvent, transferWithAuthorizationTypes, usdcAbi } from './abi.js'
 import type { DepositKeyring } from './deposit-keys.js'
 import type { Address, ChainLogger, ChainPort, Hex } from './types.js'
 
@@ -137,7 +137,7 @@ export function createChainPort(p: CreateChainPortParameters): ChainConnector {
       const from = to - maxRange + 1n > floor ? to - maxRange + 1n : floor
       const logs = await publicClient.getLogs({
         address: usdc,
-        event: usdcAbi[1],
+        event: authorizationUsedEvent,
         args: { authorizer, nonce },
         fromBlock: from,
         toBlock: to,

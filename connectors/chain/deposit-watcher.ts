@@ -1,5 +1,5 @@
 import { getAddress, type Chain, type PublicClient, type Transport } from 'viem'
-import { usdcAbi } from './abi.js'
+import { transferEvent, usdcAbi } from './abi.js'
 import type { Address, ChainLogger, DepositObservation, Hex } from './types.js'
 
 /** The last block the watcher has fully scanned and reported, with its hash (to notice deep reorgs). */
@@ -186,7 +186,7 @@ export function startDepositWatcher(p: StartDepositWatcherParameters): DepositWa
   }
 
   async function getTransfers(args: { to: Address[] } | { from: Address[] }, fromBlock: bigint, toBlock: bigint) {
-    const logs = await p.publicClient.getLogs({ address: p.usdcAddress, event: usdcAbi[0], args, fromBlock, toBlock })
+    const logs = await p.publicClient.getLogs({ address: p.usdcAddress, event: transferEvent, args, fromBlock, toBlock })
     const out: { txHash: Hex; logIndex: number; blockNumber: bigint; from: Address; to: Address; value: bigint }[] = []
     for (const l of logs) {
       // Pending logs have no position; removed logs belong to an abandoned fork. Neither happens

@@ -1,16 +1,18 @@
 import { spawn, type ChildProcess } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
 import { createInterface } from 'node:readline'
+import { toHex } from 'viem'
+import { mnemonicToAccount } from 'viem/accounts'
 
 /** Anvil's default dev mnemonic: account 0 is 0xf39F…2266 with 10,000 ETH. */
 export const ANVIL_MNEMONIC = 'test test test test test test test test test test test junk'
-/** Private keys of anvil's default accounts 0..3 (public knowledge, test only). */
-export const ANVIL_KEYS = [
-  '0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80',
-  '0x59c6995e998f97a5a0044966f0945389dc9e86dae88c7a8412f4603b6b78690d',
-  '0x5de4111afa1a4b94908f83103eb1d1706367c2e68ca870fc3d09b3e6a2c8f6a5',
-  '0x7c852118294e51e653712a81e05800f419141751be58f605c371e15141b007a6',
-] as const
+/** Private key of anvil's default account `i` (derived from its public dev mnemonic; test only). */
+export function anvilKey(i: number): `0x${string}` {
+  return toHex(mnemonicToAccount(ANVIL_MNEMONIC, { addressIndex: i }).getHdKey().privateKey!)
+}
+
+/** Private keys of anvil's default accounts 0..3 (the node is started with 4 funded accounts). */
+export const ANVIL_KEYS = [0, 1, 2, 3].map(anvilKey) as readonly `0x${string}`[]
 
 const ANVIL_BIN = fileURLToPath(
   new URL('../../node_modules/@foundry-rs/anvil-linux-amd64/bin/anvil', import.meta.url),

@@ -47,7 +47,7 @@ export async function startChainTestEnv(): Promise<ChainTestEnv> {
   const transport = http(anvil.rpcUrl)
   const publicClient = createPublicClient({ chain, transport, pollingInterval: 50 }) as PublicClient<Transport, Chain>
   const testClient = createTestClient({ chain, transport, mode: 'anvil' })
-  const funder = createWalletClient({ chain, transport, account: privateKeyToAccount(ANVIL_KEYS[0]) })
+  const funder = createWalletClient({ chain, transport, account: privateKeyToAccount(ANVIL_KEYS[0]!) })
   const usdcAddress = await deployTestUsdc(funder, publicClient)
   return {
     anvil,
@@ -56,7 +56,7 @@ export async function startChainTestEnv(): Promise<ChainTestEnv> {
     testClient,
     funder,
     usdcAddress,
-    relayerKey: ANVIL_KEYS[1],
+    relayerKey: ANVIL_KEYS[1]!,
     depositMnemonic: generateMnemonic(english),
     async mint(to, amount) {
       const hash = await funder.writeContract({ address: usdcAddress, abi: mintAbi, functionName: 'mint', args: [to, amount] })
