@@ -4,8 +4,8 @@ import { join } from 'node:path'
 
 export interface LoadResult {
   requestsPerSec: number
-  latencyP50Ms?: number
-  latencyP99Ms?: number
+  latencyP50Ms?: number | undefined
+  latencyP99Ms?: number | undefined
   tool: 'wrk' | 'autocannon'
 }
 
