@@ -150,4 +150,65 @@ describe('two gateway processes on one KurrentDB (test double)', () => {
       for (let i = 0; i < n; i++) expect(full[`k${i}`]).toBe(i)
     }
   })
+
+  // Last: it takes the store away from both processes.
+  it('cluster unreachable: health degraded, writes refused with 503 store_unavailable, nothing half-written; then both recover and live delivery resumes', async () => {
+    const dave = testAccount(0)
+    const token = await signIn(a.url, dave)
+    const ws = new WebSocket(`${a.url.replace('http', 'ws')}/ws`, ['agent-gateway.v1.msgpack'], {
+      headers: { authorization: `Bearer ${token}` },
+    })
+    const frames: Record<string, unknown>[] = []
+    ws.on('message', (data: Buffer) => frames.push(decode(data)))
+    await new Promise((resolve, reject) => {
+      ws.once('open', resolve)
+      ws.once('error', reject)
+    })
+    try {
+      await waitFor(() => frames.some((f) => f.type === 'ack' && f.of === 'auth'), 'auth ack')
+      ws.send(encode({ type: 'subscribe', topic: 'wallet', after: 0n }))
+      await waitFor(() => frames.some((f) => f.type === 'event'), 'replay')
+      const logBefore = double.log.length
+
+      await double.stop()
+      for (const gw of [a, b]) {
+        const health = (await (await fetch(`${gw.url}/health`)).json()) as { status: string; eventStore: { ok: boolean; reason?: string } }
+        expect(health.status).toBe('degraded')
+        expect(health.eventStore.ok).toBe(false)
+        expect(typeof health.eventStore.reason).toBe('string')
+      }
+      const refused = await putSettings(b.url, token, { during: 'outage' })
+      expect(refused.status).toBe(503)
+      expect(((await refused.json()) as { error: string }).error).toBe('store_unavailable')
+      expect(double.log.length).toBe(logBefore)
+
+      await double.start()
+      for (const gw of [a, b]) {
+        let ok = false
+        for (let i = 0; i < 100 && !ok; i++) {
+          const health = (await (await fetch(`${gw.url}/health`)).json()) as { status: string; eventStore: { ok: boolean } }
+          ok = health.eventStore.ok
+          if (!ok) await new Promise((r) => setTimeout(r, 100))
+        }
+        expect(ok).toBe(true)
+      }
+      // The refused write did not happen; a retry now succeeds and reaches A's client live.
+      let res = await putSettings(b.url, token, { after: 'outage' })
+      for (let i = 0; i < 20 && res.status === 503; i++) {
+        await new Promise((r) => setTimeout(r, 200))
+        res = await putSettings(b.url, token, { after: 'outage' })
+      }
+      expect(res.status).toBe(200)
+      const full = (await res.json()) as Record<string, unknown>
+      expect(full.during).toBeUndefined()
+      expect(full.after).toBe('outage')
+      type Frame = { event: { type: string; data: { patch?: Record<string, unknown> } } }
+      await waitFor(
+        () => (frames.filter((f) => f.type === 'event') as unknown as Frame[]).some((f) => f.event.data.patch?.after === 'outage'),
+        'the post-outage event on A',
+      )
+    } finally {
+      ws.close()
+    }
+  })
 })
