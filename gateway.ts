@@ -23,6 +23,8 @@ import { systemRoutes } from './transport/routes/system.js'
 import { walletTopic } from './transport/routes/wallet-topic.js'
 import { createHttpServer } from './transport/server.js'
 import { WebSocketHub } from './transport/ws.js'
+import { createVault } from './vault/wiring.js'
+import { vaultRoutes } from './transport/routes/vault.js'
 import { createWorkerPool } from './workers/pool.js'
 
 export interface Gateway {
@@ -94,7 +96,9 @@ export async function startGateway(config: Config, options: StartGatewayOptions 
     },
   })
 
-  const keySources = { jwtSecret: jwtSecret.source }
+  const { vault, keySources: vaultKeySources } = await createVault({ config, dataDir, store, pool, logger })
+
+  const keySources = { jwtSecret: jwtSecret.source, ...vaultKeySources }
   const startedAt = new Date()
   const routes: Route[] = [
     ...systemRoutes({
@@ -106,12 +110,14 @@ export async function startGateway(config: Config, options: StartGatewayOptions 
         mode: 'none',
         attestationAvailability: { teeEnabled: false, provider: 'none' },
         keySources,
+        vault: vault.health(),
         degraded: true,
         degradedReasons: ['no TEE attestation available on this host'],
       }),
       beforeScrape: () => metrics.actorsInMemory.set({ kind: 'wallet' }, wallets.size),
     }),
-    ...authRoutes({ signIn, revocations }),
+    ...authRoutes({ signIn, revocations, onLogout: (address) => vault.lock(address) }),
+    ...vaultRoutes({ vault }),
     ...settingsRoutes({ wallets }),
   ]
 

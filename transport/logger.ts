@@ -1,4 +1,5 @@
 import { pino, type DestinationStream, type Logger } from 'pino'
+import { VAULT_REDACT_PATHS } from '../vault/providers.js'
 
 /**
  * Paths pino blanks in every log line. Route handlers never log bodies wholesale, but a
@@ -28,6 +29,7 @@ export const REDACT_PATHS = [
   '*.mnemonic',
   'body',
   '*.body',
+  ...VAULT_REDACT_PATHS,
 ]
 
 /** The gateway's logger; `destination` lets tests capture lines. */

@@ -39,7 +39,7 @@ describe('foundation: sign-in, settings, restart', () => {
   const mallory = testAccount(1)
 
   beforeAll(async () => {
-    gw = await startTestGateway({ JWT_SECRET, CHALLENGE_TTL_MS: '1500' })
+    gw = await startTestGateway({ JWT_SECRET })
   })
   afterAll(async () => {
     await gw?.stop()
@@ -55,7 +55,7 @@ describe('foundation: sign-in, settings, restart', () => {
     // Restart on the same data folder: same store, same generated secret file? No: JWT_SECRET is fixed here.
     const dir = gw.dataDir
     await gw.close()
-    gw = await startTestGateway({ JWT_SECRET, CHALLENGE_TTL_MS: '1500' }, dir)
+    gw = await startTestGateway({ JWT_SECRET }, dir)
     const after = await getSettings(gw.url, token)
     expect(after.status).toBe(200)
     expect(await after.json()).toEqual(full)
@@ -94,13 +94,19 @@ describe('foundation: sign-in, settings, restart', () => {
     const unknown = await verify(gw.url, { walletAddress: alice.address, signature, nonce: 'f'.repeat(32) })
     expect(unknown).toMatchObject({ status: 401, body: { error: 'nonce_unknown' } })
 
-    const late = await challenge(gw.url)
-    const lateSig = await alice.signMessage({ message: late.message })
-    await new Promise((r) => setTimeout(r, 1700))
-    expect(await verify(gw.url, { walletAddress: alice.address, signature: lateSig, nonce: late.nonce })).toMatchObject({
-      status: 401,
-      body: { error: 'nonce_expired' },
-    })
+    // A gateway whose challenges live one second: a correct signature sent too late is refused.
+    const short = await startTestGateway({ JWT_SECRET, CHALLENGE_TTL_MS: '1000' })
+    try {
+      const late = await challenge(short.url)
+      const lateSig = await alice.signMessage({ message: late.message })
+      await new Promise((r) => setTimeout(r, 1200))
+      expect(await verify(short.url, { walletAddress: alice.address, signature: lateSig, nonce: late.nonce })).toMatchObject({
+        status: 401,
+        body: { error: 'nonce_expired' },
+      })
+    } finally {
+      await short.stop()
+    }
   })
 
   it('refuses tampered, alg:none, wrong-audience, expired and revoked tokens with 401', async () => {
