@@ -245,8 +245,10 @@ export class KurrentDbEventStore implements EventStore {
   async headPosition(): Promise<Position> {
     this.#assertOpen()
     let before: Position | undefined
-    for (;;) {
-      const page = await this.#readAllPage(before, PAGE, 'backwards')
+    // The server already filters out `$` streams, so the first event is nearly always ours:
+    // start with a tiny page (GET /health calls this) and widen only if needed.
+    for (let size = 8; ; size = Math.min(size * 8, PAGE)) {
+      const page = await this.#readAllPage(before, size, 'backwards')
       for (const { event, position } of page.events) if (event !== undefined) return position
       if (page.exhausted || page.lastPosition === undefined) return 0n
       before = page.lastPosition
@@ -548,10 +550,14 @@ function toRecorded(resolved: ResolvedEvent): RecordedEvent | undefined {
     data,
     metadata,
     // Events not written by this adapter have no chain fields; verifyChain then reports them.
-    recordedAt: typeof meta.recordedAt === 'string' ? meta.recordedAt : e.created.toISOString(),
+    recordedAt: typeof meta.recordedAt === 'string' ? meta.recordedAt : isoOrEpoch(e.created),
     prevHash: typeof meta.prevHash === 'string' ? meta.prevHash : '',
     hash: typeof meta.hash === 'string' ? meta.hash : '',
   }
+}
+
+function isoOrEpoch(d: Date): string {
+  return Number.isNaN(d.getTime()) ? new Date(0).toISOString() : d.toISOString()
 }
 
 const UNAVAILABLE_TYPES = new Set(['unavailable', 'deadline-exceeded', 'not-leader', 'timeout', 'cancelled'])
