@@ -1,0 +1,418 @@
+import { createHash, randomUUID } from 'node:crypto'
+import type { AgentRegistry } from '../../agents/load-agents.js'
+import { toolAllowed, type AgentDefinition } from '../../agents/schema.js'
+import type { CallModel, ModelTool, ModelUsage } from '../../connectors/anthropic/call-model.js'
+import type { McpExecutor } from '../../connectors/mcp/executor.js'
+import { maxCost, priceTurn } from '../../pricing/price-turn.js'
+import { DomainError, GatewayError, NotFoundError } from '../../shared/errors.js'
+import type { EventStore, SnapshotStore } from '../../store/types.js'
+import { ActorHost } from '../runtime/host.js'
+import type { EffectCall, EffectContext } from '../runtime/types.js'
+import type { SessionCommand } from './commands.js'
+import { findRecentTurn, type SessionSnapshot } from './decide.js'
+import { sessionDefinition } from './definition.js'
+import { DeltaBus } from './deltas.js'
+import type { ImageInput, TurnCost } from './events.js'
+import type { SessionLedger } from './ledger-port.js'
+import type { TurnState } from './machine.js'
+
+export interface SessionServiceParameters {
+  store: EventStore
+  snapshots?: SnapshotStore
+  agents: AgentRegistry
+  callModel: CallModel
+  /** Undefined when MCP_GATEWAY_URL is unset: agents then run without tools. */
+  mcp?: McpExecutor
+  ledger: SessionLedger
+  /** The vault: the wallet's provider key, or a 400 missing_secrets / locked_secrets error. */
+  getProviderKey(address: string, provider: 'anthropic'): Promise<string>
+  /** Resent messages within this window attach to their turn (default 10 min). */
+  dedupeWindowMs?: number
+  now?: () => Date
+  newId?: () => string
+  onError?: (error: unknown, where: string) => void
+}
+
+export interface StartTurnParameters {
+  sessionId: string
+  /** Checksummed caller. */
+  wallet: string
+  text: string
+  images?: ImageInput[]
+  model: string
+  idempotencyKey?: string
+}
+
+/** The BYOK charge of usage so far (API §15), priced exactly and rounded up once. */
+export function turnCost(model: string, usage: ModelUsage, toolCalls: number, toolCosts: bigint, charged: bigint): TurnCost {
+  const priced = priceTurn({
+    model,
+    usage: { inputTokens: usage.inputTokens, outputTokens: usage.outputTokens, cacheCreationInputTokens: usage.cacheWriteTokens, cacheReadInputTokens: usage.cacheReadTokens },
+    toolCalls,
+    toolCosts: 0n,
+    byok: true,
+  })
+  return { model: priced.model, usage, toolCalls, baseLlmCost: priced.baseLlmCost, platformCost: priced.platformCost, toolCosts, total: priced.platformCost + toolCosts, charged, byok: true }
+}
+
+/** Rough upper estimate of prompt tokens (≈ 3 characters a token; images at their base64 size / 4). */
+export function estimatePromptTokens(parts: unknown[]): number {
+  return Math.ceil(JSON.stringify(parts).length / 3) + 64
+}
+
+/**
+ * The chat-session runtime: the session ActorHost with its effects bound (the model loop,
+ * MCP tool calls, approval timers, settlement), plus the operations routes need.
+ *
+ * Billing rule: the route reserves the first call's maxCost before the turn starts (402
+ * before any stream). Each later model call reserves the exact cost so far + its own
+ * maxCost under a new id, then releases the previous hold. The finished turn settles once
+ * on the last reservation by the BYOK formula. A failed or interrupted turn settles what
+ * its completed model calls and tool calls cost (their usage is recorded) and charges
+ * nothing for the call in flight; with nothing completed the hold is released.
+ */
+export class SessionService {
+  readonly host: ActorHost<typeof sessionDefinition.machine, SessionCommand, any>
+  readonly deltas = new DeltaBus()
+  readonly #p: SessionServiceParameters
+  readonly #now: () => Date
+  readonly #newId: () => string
+  readonly #window: number
+  readonly #timers = new Map<string, NodeJS.Timeout>()
+
+  constructor(p: SessionServiceParameters) {
+    this.#p = p
+    this.#now = p.now ?? (() => new Date())
+    this.#newId = p.newId ?? randomUUID
+    this.#window = p.dedupeWindowMs ?? 10 * 60_000
+    const bind = (fn: (a: any, ctx: EffectContext<SessionCommand>) => Promise<void>, where: string) => (action: EffectCall, ctx: EffectContext<SessionCommand>) =>
+      fn.call(this, action.params, ctx).catch((e: unknown) => this.#p.onError?.(e, where))
+    this.host = new ActorHost({
+      definition: sessionDefinition,
+      store: p.store,
+      ...(p.snapshots === undefined ? {} : { snapshots: p.snapshots }),
+      now: this.#now,
+      newId: this.#newId,
+      effects: {
+        callModel: bind(this.#callModel, 'callModel'),
+        executeTool: bind(this.#executeTool, 'executeTool'),
+        requestApproval: bind(this.#requestApproval, 'requestApproval'),
+        settleTurn: bind(this.#settleTurn, 'settleTurn'),
+      },
+      onEffectError: (e) => this.#p.onError?.(e, 'effect'),
+    })
+  }
+
+  streamId(sessionId: string): string {
+    return this.host.streamId(sessionId)
+  }
+
+  /** The session's state; `undefined` when it does not exist (or was deleted). */
+  async get(sessionId: string): Promise<SessionSnapshot | undefined> {
+    const { snapshot } = await this.host.read(sessionId)
+    return snapshot.value === 'new' || snapshot.value === 'deleted' ? undefined : snapshot
+  }
+
+  /** The session when it exists and belongs to `wallet` (case-insensitive); else 404. */
+  async owned(sessionId: string, wallet: string, agentId?: string): Promise<SessionSnapshot> {
+    const s = await this.get(sessionId)
+    if (s === undefined || s.context.wallet?.toLowerCase() !== wallet.toLowerCase() || (agentId !== undefined && s.context.agentId !== agentId)) {
+      throw new NotFoundError('No such session', 'session_not_found')
+    }
+    return s
+  }
+
+  /** Creates a session (an id may be given: §11.4 re-creates an unknown cached id for its owner). */
+  async create(p: { sessionId?: string; agentId: string; wallet: string; model: string; executionEngine?: string }): Promise<SessionSnapshot> {
+    const sessionId = p.sessionId ?? this.#newId()
+    const cmd: SessionCommand = { type: 'CreateSession', sessionId, agentId: p.agentId, wallet: p.wallet, model: p.model, ...(p.executionEngine === undefined ? {} : { executionEngine: p.executionEngine }) }
+    const r = await this.host.send(sessionId, cmd)
+    if (r.snapshot.context.wallet?.toLowerCase() !== p.wallet.toLowerCase()) throw new NotFoundError('No such session', 'session_not_found')
+    if (r.events.length > 0) await this.#p.store.append(indexStream(p.wallet), [{ type: 'SessionIndexed', data: { sessionId, agentId: p.agentId, at: this.#now().toISOString() } }], { expectedRevision: 'any' })
+    return r.snapshot
+  }
+
+  /** The wallet's sessions for an agent, newest first. */
+  async list(wallet: string, agentId: string): Promise<{ id: string; snapshot: SessionSnapshot }[]> {
+    const index = await this.#p.store.readStream(indexStream(wallet))
+    const ids = [...new Set(index.filter((e) => (e.data as { agentId: string }).agentId === agentId).map((e) => (e.data as { sessionId: string }).sessionId))]
+    const out: { id: string; snapshot: SessionSnapshot }[] = []
+    for (const id of ids.reverse()) {
+      const s = await this.get(id)
+      if (s !== undefined) out.push({ id, snapshot: s })
+    }
+    return out
+  }
+
+  async delete(sessionId: string): Promise<void> {
+    await this.host.send(sessionId, { type: 'DeleteSession' })
+  }
+
+  /**
+   * Starts a turn, or attaches a resent message to its turn. Reserves the first model
+   * call's maxCost first, so a wallet without balance or budget gets a 402 before any stream.
+   */
+  async startTurn(p: StartTurnParameters): Promise<{ turnId: string; attached: boolean }> {
+    const state = await this.owned(p.sessionId, p.wallet)
+    const key = p.idempotencyKey !== undefined && p.idempotencyKey.length > 0 ? `k:${p.idempotencyKey}` : `m:${createHash('sha256').update(p.text).update('\0').update(p.model).digest('base64url')}`
+    const recent = findRecentTurn(state, key, this.#now(), this.#window)
+    if (recent !== undefined) return { turnId: recent, attached: true }
+    if (state.value === 'running') {
+      throw new DomainError('turn_in_progress', 'A reply to another message is still being written in this session; wait for it to finish')
+    }
+    const agent = this.#agent(state.context.agentId!)
+    const tools = await this.#tools(agent)
+    const amount = maxCost({
+      model: p.model,
+      promptTokens: estimatePromptTokens([agent.systemPrompt, state.context.conversation, p.text, p.images ?? [], tools]),
+      maxTokens: agent.maxTokens,
+      byok: true,
+      maxToolCalls: 0,
+    })
+    const turnId = this.#newId()
+    const reservationId = `${turnId}:1`
+    await this.#p.ledger.reserve({ wallet: p.wallet, agentId: agent.id, reservationId, amount, purpose: `chat turn ${turnId}` })
+    try {
+      const r = await this.host.send(p.sessionId, {
+        type: 'StartTurn',
+        turnId,
+        text: p.text,
+        ...(p.images === undefined ? {} : { images: p.images }),
+        idempotencyKey: key,
+        model: p.model,
+        reservationId,
+        reserved: amount,
+        dedupeWindowMs: this.#window,
+      })
+      if (r.events.length === 0) {
+        // Raced with the same message: attach to the turn that won.
+        await this.#p.ledger.release({ wallet: p.wallet, reservationId, reason: 'duplicate message' })
+        return { turnId: findRecentTurn(r.snapshot, key, this.#now(), this.#window) ?? turnId, attached: true }
+      }
+      return { turnId, attached: false }
+    } catch (error) {
+      await this.#p.ledger.release({ wallet: p.wallet, reservationId, reason: 'turn refused' }).catch(() => undefined)
+      throw error
+    }
+  }
+
+  /** Resolves a pending approval of this session (authorised by the unguessable id alone, §6). */
+  async approve(sessionId: string, approvalId: string, approved: boolean): Promise<void> {
+    if ((await this.get(sessionId)) === undefined) throw new NotFoundError('No pending approval with that id in this session', 'approval_not_found')
+    clearTimeout(this.#timers.get(approvalId))
+    this.#timers.delete(approvalId)
+    await this.host.send(sessionId, { type: 'ResolveApproval', approvalId, approved, reason: 'user' })
+  }
+
+  /**
+   * Start-up recovery: every turn left running by a stopped process is marked interrupted;
+   * its completed calls are settled, the call in flight is not charged (rule above).
+   */
+  async recoverInterrupted(): Promise<number> {
+    const running = new Map<string, string>()
+    let from: bigint | undefined
+    for (;;) {
+      const batch = await this.#p.store.readAll(from === undefined ? { maxCount: 1000 } : { fromPosition: from, maxCount: 1000 })
+      if (batch.length === 0) break
+      for (const e of batch) {
+        from = e.position
+        if (!e.streamId.startsWith('session-')) continue
+        const id = e.streamId.slice('session-'.length)
+        if (e.type === 'UserMessageReceived') running.set(id, (e.data as { turnId: string }).turnId)
+        else if (e.type === 'TurnCompleted' || e.type === 'TurnFailed' || e.type === 'TurnInterrupted' || e.type === 'SessionDeleted') running.delete(id)
+      }
+      if (batch.length < 1000) break
+    }
+    for (const [sessionId, turnId] of running) {
+      await this.#endTurn(sessionId, turnId, 'interrupted', 'turn_interrupted', 'The gateway restarted while this reply was being written; send the message again').catch((e: unknown) =>
+        this.#p.onError?.(e, 'recoverInterrupted'),
+      )
+    }
+    return running.size
+  }
+
+  /** Stops approval timers (shutdown). */
+  close(): void {
+    for (const t of this.#timers.values()) clearTimeout(t)
+    this.#timers.clear()
+  }
+
+  #agent(agentId: string): AgentDefinition {
+    const agent = this.#p.agents.get(agentId)
+    if (agent === undefined) throw new NotFoundError(`No agent "${agentId}"`, 'agent_not_found')
+    return agent
+  }
+
+  async #tools(agent: AgentDefinition): Promise<ModelTool[]> {
+    if (this.#p.mcp === undefined || agent.allowedTools.length === 0) return []
+    try {
+      const all = await this.#p.mcp.listTools()
+      return all
+        .filter((t) => toolAllowed(agent, t.name))
+        .map((t) => ({ name: t.name, ...(t.description === undefined ? {} : { description: t.description }), input_schema: t.inputSchema }))
+    } catch (error) {
+      // The conversation goes on without tools rather than failing the turn.
+      this.#p.onError?.(error, 'listTools')
+      return []
+    }
+  }
+
+  async #turn(sessionId: string, turnId: string): Promise<{ state: SessionSnapshot; turn: TurnState } | undefined> {
+    const { snapshot } = await this.host.read(sessionId)
+    const turn = snapshot.context.turn
+    if (snapshot.value !== 'running' || turn === null || turn.turnId !== turnId) return undefined
+    return { state: snapshot, turn }
+  }
+
+  async #callModel(params: { turnId: string; call: number }, ctx: EffectContext<SessionCommand>): Promise<void> {
+    const sessionId = ctx.actorId
+    const found = await this.#turn(sessionId, params.turnId)
+    if (found === undefined) return
+    const { state } = found
+    let { turn } = found
+    const wallet = state.context.wallet!
+    try {
+      const agent = this.#agent(state.context.agentId!)
+      const tools = await this.#tools(agent)
+      if (params.call > 1) {
+        // Cumulative hold: what the turn has cost so far + this call's maximum.
+        const sofar = turnCost(turn.model, turn.usage, turn.toolCalls, 0n, 0n).platformCost
+        const amount =
+          sofar +
+          maxCost({ model: turn.model, promptTokens: estimatePromptTokens([agent.systemPrompt, state.context.conversation, tools]), maxTokens: agent.maxTokens, byok: true, maxToolCalls: 0 })
+        const reservationId = `${turn.turnId}:${params.call}`
+        await this.#p.ledger.reserve({ wallet, agentId: agent.id, reservationId, amount, purpose: `chat turn ${turn.turnId} call ${params.call}` })
+        const r = await ctx.send({ type: 'RecordModelCallReserved', turnId: turn.turnId, call: params.call, reservationId, reserved: amount, releasedReservationId: turn.reservationId })
+        await this.#p.ledger.release({ wallet, reservationId: turn.reservationId, reason: 'superseded by the next model call' })
+        const next = (r as { snapshot: SessionSnapshot }).snapshot.context.turn
+        if (next === null || next.turnId !== turn.turnId) return
+        turn = next
+      }
+      const apiKey = await this.#p.getProviderKey(wallet, 'anthropic')
+      let offset = 0
+      const result = await this.#p.callModel({
+        apiKey,
+        model: turn.model,
+        system: agent.systemPrompt,
+        messages: state.context.conversation,
+        tools,
+        maxTokens: agent.maxTokens,
+        onText: (text) => {
+          this.deltas.publish({ sessionId, turnId: turn.turnId, afterPosition: ctx.event.position, offset, text })
+          offset += text.length
+        },
+      })
+      await ctx.send({
+        type: 'RecordModelResponse',
+        turnId: turn.turnId,
+        call: params.call,
+        afterPosition: ctx.event.position,
+        model: result.model,
+        content: result.content,
+        stopReason: result.stopReason,
+        usage: result.usage,
+        maxToolIterations: agent.maxToolIterations,
+        toolsNeedingApproval: agent.toolsNeedingApproval,
+        approvalTimeoutMs: agent.approvalTimeoutMs,
+      })
+    } catch (error) {
+      const e = error instanceof GatewayError ? error : new GatewayError('model_call_failed', 'The model call failed', { cause: error })
+      await this.#endTurn(sessionId, turn.turnId, 'failed', e.code, e.shortMessage)
+    }
+  }
+
+  async #executeTool(params: { turnId: string; toolUseId: string; name: string; args: unknown }, ctx: EffectContext<SessionCommand>): Promise<void> {
+    const found = await this.#turn(ctx.actorId, params.turnId)
+    if (found === undefined) return
+    const { state } = found
+    const agent = this.#agent(state.context.agentId!)
+    const record = (isError: boolean, result: string, executed: boolean, paid?: { amount: bigint; reservationId: string; txHash?: string }) =>
+      ctx.send({ type: 'RecordToolResult', turnId: params.turnId, toolUseId: params.toolUseId, isError, result, executed, ...(paid === undefined ? {} : { paid }) })
+    if (!toolAllowed(agent, params.name)) return void (await record(true, `Tool ${params.name} is not allowed for this agent.`, false))
+    if (this.#p.mcp === undefined) return void (await record(true, 'No MCP gateway is configured on this server.', false))
+    const args = typeof params.args === 'object' && params.args !== null ? (params.args as Record<string, unknown>) : {}
+    try {
+      const r = await this.#p.mcp.callTool({
+        claims: { wallet: state.context.wallet!, agent: agent.id, session: ctx.actorId, tools: agent.allowedTools },
+        name: params.name,
+        args,
+      })
+      const text = r.text.length > 100_000 ? `${r.text.slice(0, 100_000)}…[truncated]` : r.text
+      await record(r.isError, text, true, r.paid === undefined ? undefined : { amount: r.paid.amount, reservationId: `${params.turnId}:x402:${params.toolUseId}`, ...(r.paid.txHash === undefined ? {} : { txHash: r.paid.txHash }) })
+    } catch (error) {
+      const msg = error instanceof GatewayError ? error.shortMessage : 'The tool call failed'
+      await record(true, msg, false)
+    }
+  }
+
+  async #requestApproval(params: { turnId: string; approvalId: string; expiresAt: string }, ctx: EffectContext<SessionCommand>): Promise<void> {
+    const wait = Math.max(0, Date.parse(params.expiresAt) - this.#now().getTime())
+    const timer = setTimeout(() => {
+      this.#timers.delete(params.approvalId)
+      ctx.send({ type: 'ResolveApproval', approvalId: params.approvalId, approved: false, reason: 'timeout' }).catch((e: unknown) => this.#p.onError?.(e, 'approvalTimeout'))
+    }, wait)
+    timer.unref()
+    this.#timers.set(params.approvalId, timer)
+  }
+
+  async #settleTurn(params: { turnId: string }, ctx: EffectContext<SessionCommand>): Promise<void> {
+    const found = await this.#turn(ctx.actorId, params.turnId)
+    if (found === undefined) return
+    const { state, turn } = found
+    const wallet = state.context.wallet!
+    const cost = turnCost(turn.model, turn.usage, turn.toolCalls, turn.toolCosts, 0n)
+    let settled: { charged: bigint; balanceRemaining: bigint | null } = { charged: 0n, balanceRemaining: null }
+    try {
+      settled = await this.#p.ledger.settle({ wallet, reservationId: turn.reservationId, amount: cost.platformCost, breakdown: this.#breakdown(cost, ctx.actorId, turn.turnId) })
+    } catch (error) {
+      // The reply was delivered; a lost hold (expired) is the operator's loss, not the user's error.
+      this.#p.onError?.(error, 'settleTurn')
+    }
+    await ctx.send({ type: 'CompleteTurn', turnId: turn.turnId, cost: { ...cost, charged: settled.charged }, balanceRemaining: settled.balanceRemaining })
+  }
+
+  #breakdown(cost: TurnCost, sessionId: string, turnId: string) {
+    return {
+      model: cost.model,
+      inputTokens: cost.usage.inputTokens,
+      outputTokens: cost.usage.outputTokens,
+      cacheCreationInputTokens: cost.usage.cacheWriteTokens,
+      cacheReadInputTokens: cost.usage.cacheReadTokens,
+      baseLlmCost: cost.baseLlmCost,
+      toolCalls: cost.toolCalls,
+      toolCosts: 0n,
+      platformCost: cost.platformCost,
+      byok: true,
+      sessionId,
+      turnId,
+    }
+  }
+
+  /** Ends a turn that did not complete: settle what completed, release otherwise, then record it. */
+  async #endTurn(sessionId: string, turnId: string, how: 'failed' | 'interrupted', code: string, message: string): Promise<void> {
+    const found = await this.#turn(sessionId, turnId)
+    if (found === undefined) return
+    const { state, turn } = found
+    const wallet = state.context.wallet!
+    const used = turn.usage.inputTokens + turn.usage.outputTokens + turn.usage.cacheReadTokens + turn.usage.cacheWriteTokens > 0 || turn.toolCalls > 0
+    let cost: TurnCost | null = null
+    if (turn.reservationId !== '') {
+      if (used) {
+        const c = turnCost(turn.model, turn.usage, turn.toolCalls, turn.toolCosts, 0n)
+        const s = await this.#p.ledger
+          .settle({ wallet, reservationId: turn.reservationId, amount: c.platformCost, breakdown: this.#breakdown(c, sessionId, turnId) })
+          .catch((e: unknown) => (this.#p.onError?.(e, 'endTurn.settle'), { charged: 0n }))
+        cost = { ...c, charged: s.charged }
+      } else {
+        await this.#p.ledger.release({ wallet, reservationId: turn.reservationId, reason: how === 'failed' ? `turn failed: ${code}` : 'turn interrupted' }).catch((e: unknown) => this.#p.onError?.(e, 'endTurn.release'))
+      }
+    }
+    if (how === 'failed') await this.host.send(sessionId, { type: 'FailTurn', turnId, code, message, cost })
+    else await this.host.send(sessionId, { type: 'InterruptTurn', turnId, reason: message, cost })
+  }
+}
+
+/** Per-wallet index of sessions (lower-case address), for GET /agents/:id/sessions. */
+export function indexStream(wallet: string): string {
+  return `sessionindex-${wallet.toLowerCase()}`
+}
