@@ -333,6 +333,33 @@ describe('legacy (hkdf) keys', () => {
   })
 })
 
+describe('unlock scope', () => {
+  it('providers:[p] opens p, lists other sealed slots as locked, and a broken unrelated legacy entry blocks nothing', async () => {
+    const h = await harness()
+    const lee = wallet()
+    const s = await signed(h, lee)
+    const a = anthropicKey()
+    const o = providerKey('openai')
+    const d = providerKey('deepseek')
+    await h.call(lee, 'PUT', '/wallet/apikey', { anthropicApiKey: a, ...s })
+    await h.call(lee, 'PUT', '/wallet/openai-apikey', { openaiApiKey: o, ...(await signed(h, lee, s.signature)) })
+    await h.call(lee, 'PUT', '/wallet/deepseek-apikey', { deepseekApiKey: d }) // legacy
+    const file = await h.onlyVaultFile()
+    const json = JSON.parse((await readFile(file)).toString()) as { entries: Record<string, { tag: string }> }
+    json.entries.deepseek!.tag = Buffer.alloc(16).toString('base64') // break the legacy entry
+    await writeFile(file, JSON.stringify(json))
+    await h.restart()
+    const u = await h.call(lee, 'POST', '/wallet/provider-vault/unlock', { ...(await signed(h, lee, s.signature)), providers: ['anthropic'] })
+    expect(u.body).toMatchObject({ unlocked: true, unlockedProviders: ['anthropic'], migratedProviders: [], lockedProviders: ['openai'] })
+    expect(await h.vault.getProviderKey(lee.address, 'anthropic')).toBe(a)
+    await expect(h.vault.getProviderKey(lee.address, 'openai')).rejects.toMatchObject({ code: 'locked_secrets' })
+    await expect(h.vault.getProviderKey(lee.address, 'deepseek')).rejects.toMatchObject({ code: 'vault_corrupt' })
+    const asked = await h.call(lee, 'POST', '/wallet/provider-vault/unlock', { ...(await signed(h, lee, s.signature)), providers: ['deepseek'] })
+    expect(asked.status).toBe(422)
+    expect(asked.body).toMatchObject({ error: 'vault_corrupt', provider: 'deepseek' })
+  })
+})
+
 describe('production posture (fail closed)', () => {
   it('missing folder → 503 vault_unavailable, no file, nothing held; health says so', async () => {
     const h = await harness({ failClosed: true })

@@ -235,21 +235,33 @@ export class KeyVault {
           if (value === undefined) throw vaultCorrupt(slot)
           opened.set(slot, value)
         })
+        const migrated: Slot[] = []
         legacy.forEach((slot, j) => {
           const entry = file.entries[slot] as VaultEntry
           const oldKey = legacyEntryKey(this.#p.masterKey, unb64(entry.salt))
           const value = open(oldKey, sealedOf(entry), entryAad(id, slot, 'hkdf'))
           oldKey.fill(0)
-          if (value === undefined) throw vaultCorrupt(slot)
+          if (value === undefined) {
+            // Only a slot the caller asked for fails the unlock; an unrelated broken one stays as it is.
+            if (requested.includes(slot)) throw vaultCorrupt(slot)
+            this.#p.log?.warn({ provider: slot }, 'legacy vault entry fails its integrity check; not migrated')
+            return
+          }
           const key = derived.keys[targets.length + j] as Uint8Array
           file.entries[slot] = this.#sealEntry(key, value, id, slot, 'sign-to-derive', newSalts[j] as Uint8Array, entry.names)
           opened.set(slot, value)
+          migrated.push(slot)
         })
-        if (legacy.length > 0 && file.sign === null)
+        if (migrated.length > 0 && file.sign === null)
           file.sign = { messageVersion: signed.version, checkSalt: b64(checkSalt), checkMac: b64(derived.checkMac) }
         return {
-          next: legacy.length > 0 ? this.#serialize(file) : undefined,
-          result: { opened, migrated: legacy, skipped, configured },
+          next: migrated.length > 0 ? this.#serialize(file) : undefined,
+          result: {
+            opened,
+            migrated,
+            skipped,
+            sealed: Object.keys(file.entries).filter((s) => file.entries[s]?.mode === 'sign-to-derive'),
+          },
         }
       } finally {
         for (const key of derived.keys) key.fill(0)
@@ -258,7 +270,7 @@ export class KeyVault {
     const expiresAt = this.#now() + this.#p.unlockTtlMs
     for (const [slot, value] of outcome.opened) this.#session.hold(addr, slot, value, expiresAt)
     const unlockedProviders = [...outcome.opened.keys()]
-    const lockedProviders = outcome.configured.filter((s) => !this.#session.has(addr, s) && !outcome.opened.has(s))
+    const lockedProviders = outcome.sealed.filter((s) => !this.#session.has(addr, s))
     const events: VaultEvent[] = outcome.migrated.map((provider) => ({
       type: 'ProviderKeyMigrated',
       data: { provider, from: 'hkdf', to: 'sign-to-derive' },
