@@ -13,6 +13,7 @@ import { agentRegistry } from '../../agents/load-agents.js'
 import { createModelCaller } from '../../connectors/anthropic/call-model.js'
 import { createMcpExecutor } from '../../connectors/mcp/executor.js'
 import { operatorSigner } from '../../connectors/mcp/operator-fetch.js'
+import type { DelegationKey } from '../../connectors/mcp/delegated-token.js'
 import { priceTurn } from '../../pricing/price-turn.js'
 import { DomainError, ValidationError } from '../../shared/errors.js'
 import { SqliteEventStore } from '../../store/sqlite/sqlite-event-store.js'
@@ -99,7 +100,7 @@ describe('chat sessions (service + routes on SQLite, local Anthropic and MCP ser
   let fx: AnthropicFixture
   let gw: McpGatewayFixture
   let jwks: Server
-  let key: { privateKey: CryptoKey; kid: string }
+  let key: DelegationKey
   const operator = operatorSigner(generatePrivateKey(), 31337)
   let routes: Route[]
   let service: SessionService
@@ -110,7 +111,7 @@ describe('chat sessions (service + routes on SQLite, local Anthropic and MCP ser
     const kp = await generateKeyPair('ES256')
     const jwk = await exportJWK(kp.publicKey)
     const kid = await calculateJwkThumbprint(jwk)
-    key = { privateKey: kp.privateKey as CryptoKey, kid }
+    key = { privateKey: kp.privateKey, kid }
     jwks = createServer((_q, s) => s.end(JSON.stringify({ keys: [{ ...jwk, kid, alg: 'ES256', use: 'sig' }] })))
     await new Promise<void>((r) => jwks.listen(0, '127.0.0.1', r))
     gw = await startMcpGateway({ jwksUrl: `http://127.0.0.1:${(jwks.address() as AddressInfo).port}/jwks`, audience: 'mcp-test', operators: [operator.address] })

@@ -68,10 +68,10 @@ describe('Anthropic fixture server', () => {
     const limited = await post(req)
     expect(limited.status).toBe(429)
     expect(limited.headers.get('retry-after')).toBe('2')
-    expect((await limited.json()).error.type).toBe('rate_limit_error')
+    expect(((await limited.json()) as any).error.type).toBe('rate_limit_error')
     const over = await post(req)
     expect(over.status).toBe(529)
-    expect((await over.json()).error.type).toBe('overloaded_error')
+    expect(((await over.json()) as any).error.type).toBe('overloaded_error')
   })
 
   it('breaks a stream with an error event on cue', async () => {
