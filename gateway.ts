@@ -21,6 +21,8 @@ import { authRoutes } from './transport/routes/auth.js'
 import { settingsRoutes } from './transport/routes/settings.js'
 import { systemRoutes } from './transport/routes/system.js'
 import { walletTopic } from './transport/routes/wallet-topic.js'
+import { buildOpenApi } from './transport/openapi.js'
+import { json } from './transport/route.js'
 import { createHttpServer } from './transport/server.js'
 import { WebSocketHub } from './transport/ws.js'
 import { createVault } from './vault/wiring.js'
@@ -121,6 +123,9 @@ export async function startGateway(config: Config, options: StartGatewayOptions 
     ...settingsRoutes({ wallets }),
   ]
 
+  const openApi = buildOpenApi(routes, { title: 'Agent Gateway', version: VERSION })
+  routes.push({ method: 'GET', path: '/openapi.json', auth: 'none', handler: () => json(openApi) })
+
   const authenticate = (token: string) => tokens.verify(token)
   const websocket = new WebSocketHub({ store, live, logger, metrics, topics: [walletTopic], authenticate })
   const server = createHttpServer({
@@ -158,8 +163,8 @@ export async function startGateway(config: Config, options: StartGatewayOptions 
 function openStore(config: Config, dataDir: string): { store: EventStore; snapshots?: SnapshotStore } {
   if (config.EVENT_STORE === 'kurrentdb') {
     if (config.KURRENTDB_CONNECTION_STRING === undefined) throw new ConfigError('EVENT_STORE=kurrentdb needs KURRENTDB_CONNECTION_STRING')
-    // No snapshot store: actors rehydrate from their streams (snapshots are only a cache).
-    return { store: new KurrentDbEventStore({ connectionString: config.KURRENTDB_CONNECTION_STRING }) }
+    const store = new KurrentDbEventStore({ connectionString: config.KURRENTDB_CONNECTION_STRING })
+    return { store, snapshots: store.snapshots }
   }
   const store = new SqliteEventStore({ file: resolve(config.SQLITE_FILE ?? join(dataDir, 'events.sqlite')) })
   return { store, snapshots: store.snapshots }
