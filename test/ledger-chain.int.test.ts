@@ -187,7 +187,7 @@ describe('wallet ledger on a real chain (anvil, EIP-3009 USDC, SQLite event stor
     const receipt = await env.publicClient.getTransactionReceipt({ hash: w.txHash as `0x${string}` })
     expect(receipt.status).toBe('success')
     expect(w.blockNumber).toBe(receipt.blockNumber)
-    expect(getAddress((await env.publicClient.getTransaction({ hash: w.txHash as `0x${string}` })).from)).toBe(port.relayerAddress)
+    expect(getAddress((await env.publicClient.getTransaction({ hash: w.txHash as `0x${string}` })).from)).toBe(port.relayerAddress!)
     expect(await tokenBalance(dest)).toBe(USDC(30))
     expect(await env.publicClient.getBalance({ address: deposit })).toBe(0n)
     expect(l.pendingWithdrawals).toBe(0n)

@@ -91,7 +91,7 @@ describe('chain port on anvil', () => {
     const from = port.depositAddress(1)
     const to = getAddress('0x000000000000000000000000000000000000bEEF')
     await env.mint(from, USDC(10))
-    const relayerEthBefore = await ethBalance(port.relayerAddress)
+    const relayerEthBefore = await ethBalance(port.relayerAddress!)
 
     const { txHash } = await port.transferFromDeposit({ depositIndex: 1, to, amount: USDC(4), idempotencyKey: 'withdrawal-1' })
     const receipt = await port.waitForReceipt(txHash)
@@ -101,9 +101,9 @@ describe('chain port on anvil', () => {
     expect(await tokenBalance(from)).toBe(USDC(6))
     expect(await tokenBalance(to)).toBe(USDC(4))
     expect(await ethBalance(from)).toBe(0n)
-    expect(await ethBalance(port.relayerAddress)).toBeLessThan(relayerEthBefore)
+    expect(await ethBalance(port.relayerAddress!)).toBeLessThan(relayerEthBefore)
     const tx = await env.publicClient.getTransaction({ hash: txHash })
-    expect(tx.from.toLowerCase()).toBe(port.relayerAddress.toLowerCase())
+    expect(tx.from.toLowerCase()).toBe(port.relayerAddress!.toLowerCase())
   })
 
   it('a retry with the same idempotency key never pays twice (same process, new process, concurrent)', async () => {
@@ -136,11 +136,11 @@ describe('chain port on anvil', () => {
   it('refuses a transfer the deposit address cannot cover, sending nothing', async () => {
     const from = port.depositAddress(3)
     await env.mint(from, USDC(1))
-    const before = await env.publicClient.getTransactionCount({ address: port.relayerAddress })
+    const before = await env.publicClient.getTransactionCount({ address: port.relayerAddress! })
     await expect(
       port.transferFromDeposit({ depositIndex: 3, to: port.depositAddress(4), amount: USDC(2), idempotencyKey: 'too-much' }),
     ).rejects.toThrow()
-    expect(await env.publicClient.getTransactionCount({ address: port.relayerAddress })).toBe(before)
+    expect(await env.publicClient.getTransactionCount({ address: port.relayerAddress! })).toBe(before)
     expect((await port.authorizationStatus({ depositIndex: 3, idempotencyKey: 'too-much' })).used).toBe(false)
     expect(await tokenBalance(from)).toBe(USDC(1))
   })

@@ -24,8 +24,8 @@ export interface CreateChainPortParameters {
   chainId: number
   /** USDC_ADDRESS: an EIP-3009 token (FiatToken v2). */
   usdcAddress: Address
-  /** RELAYER_PRIVATE_KEY: pays gas for every transfer out of a deposit address. */
-  relayerPrivateKey: Hex
+  /** RELAYER_PRIVATE_KEY: pays gas for every transfer out of a deposit address. Without it the port only reads. */
+  relayerPrivateKey?: Hex | undefined
   keyring: DepositKeyring
   /** The token's EIP-712 domain; read from `name()` / `version()` when omitted. */
   tokenDomain?: { name: string; version: string }
@@ -58,7 +58,8 @@ export interface AuthorizationStatus {
 export interface ChainConnector extends ChainPort {
   publicClient: PublicClient<Transport, Chain>
   usdcAddress: Address
-  relayerAddress: Address
+  /** undefined when no relayer key is configured (transferFromDeposit then throws). */
+  relayerAddress: Address | undefined
   /** Whether the authorization for (depositIndex, idempotencyKey) was used on chain, and by which tx. */
   authorizationStatus(p: { depositIndex: number; idempotencyKey: string }): Promise<AuthorizationStatus>
 }
@@ -83,8 +84,8 @@ export function createChainPort(p: CreateChainPortParameters): ChainConnector {
   })
   const transport = http(p.rpcUrl, { retryCount: 3 })
   const publicClient = createPublicClient({ chain, transport, pollingInterval }) as PublicClient<Transport, Chain>
-  const relayer = privateKeyToAccount(p.relayerPrivateKey)
-  const walletClient = createWalletClient({ chain, transport, account: relayer, pollingInterval })
+  const relayer = p.relayerPrivateKey === undefined ? undefined : privateKeyToAccount(p.relayerPrivateKey)
+  const walletClient = relayer && createWalletClient({ chain, transport, account: relayer, pollingInterval })
   const usdc = getAddress(p.usdcAddress)
   const now = p.now ?? Date.now
   const validity = BigInt(p.authorizationValiditySeconds ?? 3600)
@@ -171,6 +172,8 @@ export function createChainPort(p: CreateChainPortParameters): ChainConnector {
     idempotencyKey: string
   }): Promise<{ txHash: Hex }> {
     if (t.amount <= 0n) throw new RangeError('transfer amount must be positive')
+    if (!walletClient) throw new Error('RELAYER_PRIVATE_KEY is not configured: cannot send transfers')
+    const relayerClient = walletClient
     const to = getAddress(t.to)
     const account = p.keyring.account(t.depositIndex)
     const from = account.address
@@ -205,7 +208,7 @@ export function createChainPort(p: CreateChainPortParameters): ChainConnector {
       const { r, s, v, yParity } = parseSignature(signature)
       const vNum = Number(v ?? BigInt(yParity + 27))
       try {
-        const txHash = await walletClient.writeContract({
+        const txHash = await relayerClient.writeContract({
           address: usdc,
           abi: usdcAbi,
           functionName: 'transferWithAuthorization',
@@ -251,6 +254,6 @@ export function createChainPort(p: CreateChainPortParameters): ChainConnector {
     authorizationStatus,
     publicClient,
     usdcAddress: usdc,
-    relayerAddress: relayer.address,
+    relayerAddress: relayer?.address,
   }
 }

@@ -12,6 +12,8 @@ export interface WalletChainIndex {
   readonly addresses: ReadonlyMap<string, string>
   /** Withdrawals and settlements requested or broadcast but not yet confirmed or failed. */
   pending(): PendingChainWork[]
+  /** Wallets with settled spend not yet handed to a settlement sweep (what the sweeper visits). */
+  walletsToSettle(): string[]
   /** Resolves once every event present at start-up has been folded. */
   readonly ready: Promise<void>
   close(): Promise<void>
@@ -28,6 +30,7 @@ const WALLET_PREFIX = 'wallet-'
 export function startWalletChainIndex(store: EventStore): WalletChainIndex {
   const addresses = new Map<string, string>()
   const pending = new Map<string, PendingChainWork>()
+  const toSettle = new Set<string>()
   let sub: Subscription | undefined
   let closed = false
 
@@ -46,12 +49,20 @@ export function startWalletChainIndex(store: EventStore): WalletChainIndex {
       case 'WithdrawalFailed':
         pending.delete(`${walletId}:w:${d.withdrawalId}`)
         break
+      case 'SpendSettled':
+        toSettle.add(walletId)
+        break
       case 'SettlementRequested':
+        // A sweep capped below the unswept spend leaves a remainder for the next spend's sweep.
+        toSettle.delete(walletId)
         pending.set(`${walletId}:s:${d.settlementId}`, { walletId, kind: 'settlement', id: d.settlementId! })
         break
       case 'SettlementConfirmed':
+        pending.delete(`${walletId}:s:${d.settlementId}`)
+        break
       case 'SettlementFailed':
         pending.delete(`${walletId}:s:${d.settlementId}`)
+        toSettle.add(walletId)
         break
     }
   }
@@ -80,6 +91,7 @@ export function startWalletChainIndex(store: EventStore): WalletChainIndex {
   return {
     addresses,
     pending: () => [...pending.values()],
+    walletsToSettle: () => [...toSettle],
     ready,
     async close() {
       closed = true
