@@ -272,4 +272,31 @@ describe('KurrentDbEventStore specifics (test double)', () => {
       await d.close()
     }
   })
+
+  it('snapshots: msgpack in snapshot-<stream>, newest wins, capped by $maxCount, invisible to readAll/subscribe/head', async () => {
+    const d = await sharedDouble()
+    const store = new KurrentDbEventStore({ connectionString: d.connectionString })
+    try {
+      const stream = `spec-snap-${Date.now()}`
+      expect(await store.snapshots.load(stream)).toBeUndefined()
+      const start = await store.headPosition()
+      const sub = store.subscribeAll({ fromPosition: start })
+      const received = collect(sub, 1)
+      const appended = await store.append(stream, [{ type: 'A', data: {} }])
+      await store.snapshots.save(stream, { version: 1, revision: 0n, snapshot: { balance: 2n ** 70n, tags: new Map([['k', 1]]) } })
+      await store.snapshots.save(stream, { version: 1, revision: 5n, snapshot: { balance: 7n } })
+      expect(await store.snapshots.load(stream)).toEqual({ version: 1, revision: 5n, snapshot: { balance: 7n } })
+      // Snapshots are a cache, not events: nothing but our one event shows up.
+      expect((await store.readAll({ fromPosition: start })).map((e) => e.streamId)).toEqual([stream])
+      expect(await store.headPosition()).toBe(appended.position)
+      expect((await received).map((e) => e.streamId)).toEqual([stream])
+      // The snapshot stream carries $maxCount so the server keeps only the newest.
+      const meta = d.log.find((e) => e.streamId === `$$snapshot-${stream}`)
+      expect(meta?.type).toBe('$metadata')
+      expect(JSON.parse(Buffer.from(meta!.data).toString('utf8'))).toMatchObject({ $maxCount: 2 })
+      await expect(store.append(`snapshot-${stream}`, [{ type: 'X', data: {} }])).rejects.toThrow(/reserved/)
+    } finally {
+      await store.close()
+    }
+  })
 })

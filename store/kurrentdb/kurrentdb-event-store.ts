@@ -9,9 +9,9 @@ import {
   WrongExpectedVersionError,
   streamNameFilter,
 } from '@kurrent/kurrentdb-client'
-import type { AppendStreamState, EventData, JSONType, ResolvedEvent } from '@kurrent/kurrentdb-client'
+import type { AppendStreamState, BinaryEventType, EventData, JSONType, ResolvedEvent } from '@kurrent/kurrentdb-client'
 import { GatewayError, ValidationError } from '../../shared/errors.js'
-import { fromTaggedJson, toTaggedJson } from '../codec.js'
+import { decode, encode, fromTaggedJson, toTaggedJson } from '../codec.js'
 import { ConcurrencyError, StoreUnavailableError } from '../errors.js'
 import { hashEvent } from '../hash.js'
 import type {
@@ -25,6 +25,8 @@ import type {
   ReadAllOptions,
   ReadStreamOptions,
   RecordedEvent,
+  SnapshotStore,
+  StoredSnapshot,
   SubscribeAllOptions,
   Subscription,
 } from '../types.js'
@@ -75,8 +77,13 @@ interface Head {
   hash: string
 }
 
+/**
+ * Snapshot streams (`snapshot-<stream>`): a cache, never events. Not `$snapshot-`: `$`
+ * streams are system streams, writable only by admins on a secured cluster.
+ */
+export const SNAPSHOT_STREAM_PREFIX = 'snapshot-'
 /** Our events only: `$`-prefixed streams are KurrentDB's own (stats, settings, projections). */
-const OUR_STREAMS = '^[^$]'
+const OUR_STREAMS = `^(?!\\$|${SNAPSHOT_STREAM_PREFIX})`
 const PAGE = 1000
 const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/
 
@@ -96,6 +103,8 @@ const UUID_RE = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/
  */
 export class KurrentDbEventStore implements EventStore {
   readonly kind = 'kurrentdb' as const
+  /** Actor snapshots in `snapshot-<stream>` streams (a cache; see KurrentDbSnapshotStore). */
+  readonly snapshots: KurrentDbSnapshotStore
 
   readonly #client: KurrentDBClient
   readonly #now: () => Date
@@ -124,6 +133,7 @@ export class KurrentDbEventStore implements EventStore {
         reason: error instanceof Error ? error.name : 'invalid',
       })
     }
+    this.snapshots = new KurrentDbSnapshotStore(this.#client, () => this.#closed)
   }
 
   /** Creates the adapter; the connection is made lazily by the first call. */
@@ -135,6 +145,7 @@ export class KurrentDbEventStore implements EventStore {
     this.#assertOpen()
     if (typeof streamId !== 'string' || streamId.length === 0) throw new ValidationError('Stream id must be a non-empty string')
     if (events.length === 0) throw new ValidationError('An append needs at least one event')
+    if (streamId.startsWith(SNAPSHOT_STREAM_PREFIX)) throw new ValidationError(`Stream ids starting with ${SNAPSHOT_STREAM_PREFIX} are reserved for snapshots`)
     for (const e of events) {
       if (typeof e.type !== 'string' || e.type.length === 0) throw new ValidationError('Event type must be a non-empty string')
     }
@@ -386,6 +397,68 @@ export class KurrentDbEventStore implements EventStore {
   }
 }
 
+/**
+ * Snapshots on KurrentDB: each actor stream's snapshots go to `snapshot-<stream>` as
+ * msgpack (codec.ts, same as SQLite: bigint and every XState value survive), newest last,
+ * with `$maxCount: 2` so the server drops old ones. They are a cache: never hash-chained,
+ * never returned by readAll or subscriptions. `clear()` is not offered (it would have to
+ * enumerate every snapshot stream); deleting them by hand changes nothing but start-up time.
+ */
+export class KurrentDbSnapshotStore implements SnapshotStore {
+  readonly #client: KurrentDBClient
+  readonly #closed: () => boolean
+  /** Snapshot streams whose $maxCount this process has already set. */
+  readonly #limited = new Set<string>()
+
+  constructor(client: KurrentDBClient, closed: () => boolean) {
+    this.#client = client
+    this.#closed = closed
+  }
+
+  async load(streamId: string): Promise<StoredSnapshot | undefined> {
+    if (this.#closed()) throw new StoreUnavailableError('The event store is closed')
+    try {
+      for await (const resolved of this.#client.readStream(SNAPSHOT_STREAM_PREFIX + streamId, {
+        direction: BACKWARDS,
+        fromRevision: END,
+        maxCount: 1,
+      })) {
+        const e = resolved.event
+        if (e === undefined || !(e.data instanceof Uint8Array)) return undefined
+        const meta = metadataOf(e.metadata) as { version?: unknown; revision?: unknown }
+        if (typeof meta.version !== 'number' || typeof meta.revision !== 'string') return undefined
+        return { version: meta.version, revision: BigInt(meta.revision), snapshot: decode(e.data) }
+      }
+      return undefined
+    } catch (error) {
+      if (error instanceof StreamNotFoundError) return undefined
+      throw translate(error, 'snapshot load')
+    }
+  }
+
+  async save(streamId: string, snapshot: StoredSnapshot): Promise<void> {
+    if (this.#closed()) throw new StoreUnavailableError('The event store is closed')
+    const stream = SNAPSHOT_STREAM_PREFIX + streamId
+    const event = {
+      id: randomUUID(),
+      type: 'Snapshot',
+      contentType: 'application/octet-stream',
+      data: encode(snapshot.snapshot),
+      metadata: { version: snapshot.version, revision: snapshot.revision.toString(), of: streamId },
+    } as unknown as EventData<BinaryEventType>
+    try {
+      await this.#client.appendToStream(stream, event, { streamState: 'any' })
+      if (!this.#limited.has(stream)) {
+        await this.#client.setStreamMetadata(stream, { maxCount: 2 })
+        this.#limited.add(stream)
+        if (this.#limited.size > 100_000) this.#limited.clear()
+      }
+    } catch (error) {
+      throw translate(error, 'snapshot save')
+    }
+  }
+}
+
 interface SubscriptionParams {
   client: KurrentDBClient
   from: Position
@@ -509,7 +582,7 @@ function uuidFromName(name: string): string {
 }
 
 function isOurs(streamId: string, type: string): boolean {
-  return !streamId.startsWith('$') && !type.startsWith('$')
+  return !streamId.startsWith('$') && !type.startsWith('$') && !streamId.startsWith(SNAPSHOT_STREAM_PREFIX)
 }
 
 function metadataOf(raw: unknown): StoredMetadata {
