@@ -50,7 +50,8 @@ export interface McpExecutorOptions {
   url: string
   /** JWT audience; default the URL's origin. */
   audience?: string
-  issuer: string
+  /** JWT issuer (the gateway's public URL; a function when known only after listen). */
+  issuer: string | (() => string)
   key: DelegationKey
   /** ERC-8128 signer for the operator path; without it the catalogue is fetched unsigned. */
   operator?: EthHttpSigner
@@ -131,7 +132,8 @@ export function createMcpExecutor(o: McpExecutorOptions): McpExecutor {
   }
 
   async function callTool(p: CallToolParameters): Promise<McpToolResult> {
-    const token = await signDelegatedToken({ key: o.key, issuer: o.issuer, audience, claims: p.claims, now: now() })
+    const issuer = typeof o.issuer === 'function' ? o.issuer() : o.issuer
+    const token = await signDelegatedToken({ key: o.key, issuer, audience, claims: p.claims, now: now() })
     const client = await connect(baseFetch, { authorization: `Bearer ${token}` })
     try {
       const opts = p.signal === undefined ? {} : { signal: p.signal }

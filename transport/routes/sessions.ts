@@ -3,11 +3,12 @@ import type { AgentRegistry } from '../../agents/load-agents.js'
 import { resolveModel } from '../../agents/models.js'
 import type { SessionSnapshot } from '../../actors/session/decide.js'
 import type { SessionService } from '../../actors/session/service.js'
-import { parseEventId, SessionWireMerger, type WireEvent } from '../../actors/session/wire.js'
+import { parseEventId, projectSessionEvent, SessionWireMerger, type WireEvent } from '../../actors/session/wire.js'
 import { NotFoundError, ValidationError } from '../../shared/errors.js'
 import type { EventStore, RecordedEvent } from '../../store/types.js'
 import { json, type AuthContext, type Route } from '../route.js'
 import { sse, type SseChannel } from '../sse.js'
+import type { TopicSpec } from '../topics.js'
 
 export interface SessionRoutesDeps {
   sessions: SessionService
@@ -229,4 +230,20 @@ export function sessionRoutes(deps: SessionRoutesDeps): Route[] {
       },
     },
   ]
+}
+
+/**
+ * WebSocket topic `session:<id>` (API §13): the session's stored events as wire events
+ * (text per model response; live deltas are SSE-only). Only the owner may subscribe.
+ */
+export function sessionTopic(sessions: SessionService): TopicSpec {
+  const id = (topic: string) => topic.slice('session:'.length)
+  return {
+    matches: (topic) => topic.startsWith('session:') && topic.length > 'session:'.length,
+    authorize: async (topic, a) => {
+      await sessions.owned(id(topic), a.address)
+    },
+    streams: (topic) => [sessions.streamId(id(topic))],
+    project: (event) => projectSessionEvent(event),
+  }
 }

@@ -1,0 +1,87 @@
+import type { Logger } from 'pino'
+import type { Config } from '../../config.js'
+import { loadAgents, type AgentRegistry } from '../../agents/load-agents.js'
+import { createModelCaller } from '../../connectors/anthropic/call-model.js'
+import type { DelegationKey } from '../../connectors/mcp/delegated-token.js'
+import { createMcpExecutor, type McpExecutor, type X402Payer } from '../../connectors/mcp/executor.js'
+import { operatorSigner } from '../../connectors/mcp/operator-fetch.js'
+import type { EventStore, RecordedEvent, SnapshotStore } from '../../store/types.js'
+import type { Route } from '../../transport/route.js'
+import { agentRoutes } from '../../transport/routes/agents.js'
+import { sessionRoutes, sessionTopic } from '../../transport/routes/sessions.js'
+import type { TopicSpec } from '../../transport/topics.js'
+import { availableBalance } from '../wallet/ledger.js'
+import { walletSessionLedger, type WalletHostLike } from './ledger-port.js'
+import { SessionService } from './service.js'
+
+export interface CreateChatParameters {
+  config: Pick<Config, 'ANTHROPIC_BASE_URL' | 'MCP_GATEWAY_URL' | 'OPERATOR_PRIVATE_KEY' | 'CHAIN_ID' | 'SNAPSHOT_EVERY' | 'ACTOR_CACHE_SIZE'>
+  store: EventStore
+  snapshots?: SnapshotStore
+  live: { onStream(streamId: string, listener: (e: RecordedEvent) => void): () => void }
+  logger: Logger
+  /** The wallet ActorHost (ReserveSpend / SettleSpend / ReleaseSpend). */
+  wallets: WalletHostLike
+  /** The key vault (vault.getProviderKey). */
+  vault: { getProviderKey(address: string, provider: 'anthropic'): Promise<string> }
+  /** auth/signing-key.ts SigningKey (privateKey + kid) for delegated MCP tokens. */
+  signingKey: DelegationKey
+  /** The gateway's public URL (JWT issuer), read at call time. */
+  publicUrl: () => string
+  /** Extra agent-definition folders (default: the shipped agents only). */
+  agentsDirs?: string[]
+  /** x402 payer for paid tools (absent: paid tools are refused). */
+  x402?: X402Payer
+  /** Resent-message window (ms). */
+  dedupeWindowMs?: number
+}
+
+export interface Chat {
+  agents: AgentRegistry
+  sessions: SessionService
+  mcp: McpExecutor | undefined
+  /** agentRoutes + sessionRoutes. */
+  routes: Route[]
+  /** WebSocket topic `session:<id>`. */
+  topic: TopicSpec
+  /** Marks turns a previous process left running as interrupted (call once at start-up). */
+  recover(): Promise<number>
+  close(): void
+}
+
+/** Builds the chat feature (agents, sessions, model loop, MCP) from config and the shared adapters. */
+export async function createChat(p: CreateChatParameters): Promise<Chat> {
+  const agents = await loadAgents(p.agentsDirs)
+  const mcp =
+    p.config.MCP_GATEWAY_URL === undefined
+      ? undefined
+      : createMcpExecutor({
+          url: p.config.MCP_GATEWAY_URL,
+          issuer: p.publicUrl,
+          key: p.signingKey,
+          ...(p.config.OPERATOR_PRIVATE_KEY === undefined ? {} : { operator: operatorSigner(p.config.OPERATOR_PRIVATE_KEY as `0x${string}`, p.config.CHAIN_ID) }),
+          ...(p.x402 === undefined ? {} : { x402: p.x402 }),
+        })
+  const getProviderKey = (address: string, provider: 'anthropic') => p.vault.getProviderKey(address, provider)
+  const sessions = new SessionService({
+    store: p.store,
+    ...(p.snapshots === undefined ? {} : { snapshots: p.snapshots }),
+    agents,
+    callModel: createModelCaller(p.config.ANTHROPIC_BASE_URL === undefined ? {} : { baseURL: p.config.ANTHROPIC_BASE_URL }),
+    ...(mcp === undefined ? {} : { mcp }),
+    ledger: walletSessionLedger(p.wallets, availableBalance),
+    getProviderKey,
+    ...(p.dedupeWindowMs === undefined ? {} : { dedupeWindowMs: p.dedupeWindowMs }),
+    onError: (err, where) => p.logger.error({ err, where }, 'chat session effect failed'),
+  })
+  const routes = [...agentRoutes({ agents }), ...sessionRoutes({ sessions, agents, store: p.store, live: p.live, getProviderKey })]
+  return {
+    agents,
+    sessions,
+    mcp,
+    routes,
+    topic: sessionTopic(sessions),
+    recover: () => sessions.recoverInterrupted(),
+    close: () => sessions.close(),
+  }
+}
