@@ -38,18 +38,21 @@ describe('two gateway processes on one KurrentDB (test double)', () => {
   let b: GatewayProcess
   const dirs: string[] = []
 
+  const env = (): Record<string, string> => {
+    const dir = mkdtempSync(join(tmpdir(), 'agw-kdb-'))
+    dirs.push(dir)
+    return {
+      EVENT_STORE: 'kurrentdb',
+      KURRENTDB_CONNECTION_STRING: double.connectionString,
+      JWT_SECRET,
+      DATA_DIR: dir,
+      // Snapshot often, so hydration from KurrentDB snapshots is exercised across processes.
+      SNAPSHOT_EVERY: '3',
+    }
+  }
+
   beforeAll(async () => {
     double = await startKurrentDbDouble()
-    const env = (): Record<string, string> => {
-      const dir = mkdtempSync(join(tmpdir(), 'agw-kdb-'))
-      dirs.push(dir)
-      return {
-        EVENT_STORE: 'kurrentdb',
-        KURRENTDB_CONNECTION_STRING: double.connectionString,
-        JWT_SECRET,
-        DATA_DIR: dir,
-      }
-    }
     ;[a, b] = await Promise.all([spawnGatewayProcess(env()), spawnGatewayProcess(env())])
   })
 
@@ -148,6 +151,21 @@ describe('two gateway processes on one KurrentDB (test double)', () => {
       expect(res.status).toBe(200)
       const full = (await res.json()) as Record<string, unknown>
       for (let i = 0; i < n; i++) expect(full[`k${i}`]).toBe(i)
+    }
+    // Snapshots were written to the shared store along the way (and never showed up as events).
+    expect(double.log.some((e) => e.streamId === `snapshot-wallet-${carol.address.toLowerCase()}`)).toBe(true)
+
+    // A third process started now hydrates the actor (newest snapshot + tail) to the same state.
+    const c = await spawnGatewayProcess(env())
+    try {
+      const tokenC = await signIn(c.url, carol)
+      const res = await fetch(`${c.url}/wallet/settings`, { headers: { authorization: `Bearer ${tokenC}` } })
+      expect(res.status).toBe(200)
+      const full = (await res.json()) as Record<string, unknown>
+      for (let i = 0; i < n; i++) expect(full[`k${i}`]).toBe(i)
+      expect(full.final).toBe(b.url)
+    } finally {
+      await c.stop()
     }
   })
 
