@@ -3,15 +3,15 @@
  * streams concurrently (so group commits hold many appends) and prints `ack <batchId>`
  * once each append has resolved. It runs until killed.
  *
- * Usage: node --import tsx test/sqlite-crash-writer.ts <file> <runId> <streams> <k>
+ * Usage: node --import tsx test/sqlite-crash-writer.ts <file> <runId> <streams> <k> <worker|inline>
  */
 import { SqliteEventStore } from '../store/sqlite/sqlite-event-store.js'
 
-const [file, runId = 'r', streamsArg = '6', kArg = '4'] = process.argv.slice(2)
+const [file, runId = 'r', streamsArg = '6', kArg = '4', writerMode = 'worker'] = process.argv.slice(2)
 if (file === undefined) throw new Error('usage: sqlite-crash-writer <file> <runId> <streams> <k>')
 const streams = Number(streamsArg)
 const k = Number(kArg)
-const store = new SqliteEventStore({ file })
+const store = new SqliteEventStore({ file, writer: writerMode === 'inline' ? 'inline' : 'worker' })
 
 async function writer(s: number): Promise<void> {
   const streamId = `crash-${s}`

@@ -104,8 +104,8 @@ describe('ActorHost on SQLite', () => {
     cleanups.push(() => rmSync(dir, { recursive: true, force: true }))
     return join(dir, 'events.db')
   }
-  function openStore(file = tempFile()): SqliteEventStore {
-    const store = new SqliteEventStore({ file })
+  function openStore(file = tempFile(), writer: 'inline' | 'worker' = 'inline'): SqliteEventStore {
+    const store = new SqliteEventStore({ file, writer })
     cleanups.push(() => store.close())
     return store
   }
@@ -362,8 +362,9 @@ describe('ActorHost on SQLite', () => {
 
   it('two hosts on one SQLite file (two store instances) racing 200 increments on one actor lose nothing', async () => {
     const file = tempFile()
-    const storeA = openStore(file)
-    const storeB = openStore(file)
+    // As two gateway processes would: separate connections, one with its writer thread.
+    const storeA = openStore(file, 'worker')
+    const storeB = openStore(file, 'inline')
     const a = makeHost(storeA)
     const b = makeHost(storeB)
     const sends = Array.from({ length: 200 }, (_, i) => (i % 2 === 0 ? a.host : b.host).send('race', inc(1n)))

@@ -14,7 +14,7 @@ const STREAMS = 6
 const K = 4
 
 /** Runs the writer until it has acknowledged `killAfter` appends, then SIGKILLs it. Returns every ack it printed. */
-function runAndKill(file: string, runId: string, killAfter: number): Promise<{ acks: string[]; signal: NodeJS.Signals | null }> {
+function runAndKill(file: string, runId: string, killAfter: number, writer: 'worker' | 'inline'): Promise<{ acks: string[]; signal: NodeJS.Signals | null }> {
   return new Promise((resolvePromise, reject) => {
     // node --import tsx (not the tsx CLI, which would fork a grandchild SIGKILL misses).
     const child = spawn(process.execPath, ['--import', 'tsx', writerScript, file, runId, String(STREAMS), String(K)], {
@@ -60,9 +60,11 @@ describe('SQLite crash safety (SIGKILL mid-append)', () => {
   it('keeps every acknowledged append, no partial batch, chains verify, positions increase', async () => {
     const file = join(dir, 'events.db')
     const acked = new Set<string>()
-    // Several kill/restart cycles on the same file: each run continues the streams.
-    for (const [run, killAfter] of [150, 400, 250].entries()) {
-      const { acks, signal } = await runAndKill(file, `run${run}`, killAfter)
+    // Several kill/restart cycles on the same file, each run continuing the streams, with
+    // the writer in a worker thread (the gateway's setting) and inline.
+    const runs = [[150, 'worker'], [400, 'inline'], [250, 'worker']] as const
+    for (const [run, [killAfter, writer]] of runs.entries()) {
+      const { acks, signal } = await runAndKill(file, `run${run}`, killAfter, writer)
       expect(signal).toBe('SIGKILL')
       expect(acks.length).toBeGreaterThanOrEqual(killAfter)
       for (const a of acks) acked.add(a)

@@ -13,30 +13,32 @@ function tempFile(): { file: string; remove: () => void } {
   return { file: join(dir, 'nested', 'events.db'), remove: () => rmSync(dir, { recursive: true, force: true }) }
 }
 
-eventStoreContract('sqlite', async () => {
-  const { file, remove } = tempFile()
-  let current = new SqliteEventStore({ file })
-  return {
-    store: current,
-    reopen: async () => {
-      await current.close()
-      current = new SqliteEventStore({ file })
-      return current
-    },
-    cleanup: async () => {
-      await current.close()
-      remove()
-    },
-  }
-})
+for (const writer of ['worker', 'inline'] as const) {
+  eventStoreContract(`sqlite (${writer} writer)`, async () => {
+    const { file, remove } = tempFile()
+    let current = new SqliteEventStore({ file, writer })
+    return {
+      store: current,
+      reopen: async () => {
+        await current.close()
+        current = new SqliteEventStore({ file, writer })
+        return current
+      },
+      cleanup: async () => {
+        await current.close()
+        remove()
+      },
+    }
+  })
+}
 
-describe('SqliteEventStore (SQLite specifics)', () => {
+describe.each(['worker', 'inline'] as const)('SqliteEventStore (SQLite specifics, %s writer)', (writer) => {
   const cleanups: (() => Promise<void> | void)[] = []
   afterEach(async () => {
     for (const c of cleanups.splice(0).reverse()) await c()
   })
   function open(file: string, options: Partial<ConstructorParameters<typeof SqliteEventStore>[0]> = {}): SqliteEventStore {
-    const store = new SqliteEventStore({ file, ...options })
+    const store = new SqliteEventStore({ file, writer, ...options })
     cleanups.push(() => store.close())
     return store
   }
@@ -170,7 +172,7 @@ describe('SqliteEventStore (SQLite specifics)', () => {
 
   it('close() writes queued appends first, then refuses new ones', async () => {
     const file = temp()
-    const store = new SqliteEventStore({ file })
+    const store = new SqliteEventStore({ file, writer })
     const pending = Array.from({ length: 5 }, (_, i) => store.append('c', [{ type: 'Q', data: { i } }]))
     await store.close()
     await expect(Promise.all(pending)).resolves.toHaveLength(5)

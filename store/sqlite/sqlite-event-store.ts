@@ -1,17 +1,17 @@
 import { randomUUID } from 'node:crypto'
-import { mkdirSync } from 'node:fs'
-import { dirname } from 'node:path'
-import Database from 'better-sqlite3'
+import { createRequire } from 'node:module'
+import { dirname, join } from 'node:path'
+import { pathToFileURL } from 'node:url'
+import { Worker } from 'node:worker_threads'
+import type Database from 'better-sqlite3'
 import { ValidationError } from '../../shared/errors.js'
 import { decode, encode } from '../codec.js'
 import { ConcurrencyError, StoreUnavailableError } from '../errors.js'
-import { hashEvent } from '../hash.js'
 import type {
   AppendOptions,
   AppendResult,
   EventMetadata,
   EventStore,
-  ExpectedRevision,
   NewEvent,
   Position,
   ReadAllOptions,
@@ -19,10 +19,11 @@ import type {
   RecordedEvent,
   SnapshotStore,
   StoredSnapshot,
-  StreamRevision,
   SubscribeAllOptions,
   Subscription,
 } from '../types.js'
+import { BatchWriter, openDatabase, type Outcome, type WireError, type WireEvent, type WireOp, type WriterStats } from './batch-writer.js'
+import type { ToWorker, WriterWorkerData } from './writer-worker.js'
 
 export interface SqliteEventStoreOptions {
   /** Database file; its parent folder is created when missing. */
@@ -33,21 +34,16 @@ export interface SqliteEventStoreOptions {
   pollIntervalMs?: number
   /** Upper bound of events written in one group-commit transaction. Default 10,000. */
   maxBatchEvents?: number
-  /** Clock for `recordedAt` (tests). */
-  now?: () => Date
+  /**
+   * Where the group-commit transaction runs: `worker`, a worker thread, so hashing,
+   * inserts and fsync never block the event loop (the gateway's setting, SQLITE_WRITER);
+   * `inline` (default), this thread: no thread start-up (≈1 s under tsx), for tests and tools.
+   */
+  writer?: 'worker' | 'inline'
 }
 
 /** Counters of the writer (tests and /metrics). */
-export interface SqliteStoreStats {
-  /** Committed write transactions (one per group commit). */
-  transactions: number
-  /** Appends committed. */
-  appends: number
-  /** Events committed. */
-  events: number
-  /** Appends rejected by an expected-revision check. */
-  conflicts: number
-}
+export type SqliteStoreStats = WriterStats
 
 interface EventRow {
   position: bigint
@@ -62,57 +58,16 @@ interface EventRow {
   hash: string
 }
 
-interface PreparedEvent {
-  id: string
-  type: string
-  dataBytes: Buffer
-  /** The data as it will read back (decoded from dataBytes), so the hash verifies on read. */
-  data: unknown
-  metadataBytes: Buffer | null
+/** The write side as the store sees it: inline or in a worker thread. */
+interface Writer {
+  submit(ops: WireOp[]): void
+  /** Writes what is queued, then stops. */
+  close(): Promise<void>
 }
 
-type Op =
-  | {
-      kind: 'append'
-      streamId: string
-      events: PreparedEvent[]
-      expected: ExpectedRevision
-      resolve: (result: AppendResult) => void
-      reject: (error: unknown) => void
-    }
-  | {
-      kind: 'snapshot'
-      streamId: string
-      version: number
-      revision: bigint
-      dataBytes: Buffer
-      resolve: () => void
-      reject: (error: unknown) => void
-    }
+type FromWorker = { kind: 'done'; outcomes: Outcome[]; delta: WriterStats } | { kind: 'closed' }
 
 const PAGE_SIZE = 500
-
-const SCHEMA = `
-CREATE TABLE IF NOT EXISTS events (
-  position INTEGER PRIMARY KEY AUTOINCREMENT,
-  id TEXT NOT NULL UNIQUE,
-  stream_id TEXT NOT NULL,
-  revision INTEGER NOT NULL,
-  type TEXT NOT NULL,
-  data BLOB NOT NULL,
-  metadata BLOB,
-  recorded_at TEXT NOT NULL,
-  prev_hash TEXT NOT NULL,
-  hash TEXT NOT NULL,
-  UNIQUE (stream_id, revision)
-);
-CREATE TABLE IF NOT EXISTS snapshots (
-  stream_id TEXT PRIMARY KEY,
-  version INTEGER NOT NULL,
-  revision INTEGER NOT NULL,
-  data BLOB NOT NULL
-);
-`
 
 /**
  * The embedded EventStore: one SQLite file in WAL mode, shareable by several processes.
@@ -120,9 +75,9 @@ CREATE TABLE IF NOT EXISTS snapshots (
  * Durability: `synchronous=FULL`, so the WAL is fsynced before an append's promise
  * resolves; an acknowledged append survives a crash or power cut.
  *
- * Group commit: appends are queued and written by one flush per event-loop turn, in a
- * single `BEGIN IMMEDIATE` transaction (one fsync for all of them). Each append is still
- * checked and applied on its own (a savepoint each): a conflict rejects only that append.
+ * Group commit: appends are queued and written in one `BEGIN IMMEDIATE` transaction per
+ * event-loop turn of the writer (one fsync for all of them), in a worker thread or inline. Each append is still checked on its own: a conflict rejects only that append.
+ * Reads and subscriptions use this thread's own connection (WAL readers never block).
  */
 export class SqliteEventStore implements EventStore {
   readonly kind = 'sqlite' as const
@@ -130,12 +85,11 @@ export class SqliteEventStore implements EventStore {
   readonly snapshots: SqliteSnapshotStore
 
   readonly #db: Database.Database
-  readonly #now: () => Date
   readonly #pollIntervalMs: number
-  readonly #maxBatchEvents: number
+  readonly #writer: Writer
   readonly #stats: SqliteStoreStats = { transactions: 0, appends: 0, events: 0, conflicts: 0 }
-  readonly #queue: Op[] = []
-  #flushScheduled = false
+  readonly #pending = new Map<number, { resolve: (o: Outcome & { ok: true }) => void; reject: (e: unknown) => void }>()
+  #nextOpId = 1
   #closed = false
   #closing: Promise<void> | undefined
 
@@ -146,53 +100,27 @@ export class SqliteEventStore implements EventStore {
   #dataVersion: unknown
 
   readonly #stmt: {
-    begin: Database.Statement
-    commit: Database.Statement
-    rollback: Database.Statement
-    savepoint: Database.Statement
-    release: Database.Statement
-    rollbackTo: Database.Statement
-    head: Database.Statement<[string], { revision: bigint; hash: string }>
-    insert: Database.Statement
     streamForwards: Database.Statement<[string, bigint, number], EventRow>
     streamBackwards: Database.Statement<[string, bigint, number], EventRow>
     all: Database.Statement<[bigint, number], EventRow>
     headPosition: Database.Statement<[], { p: bigint | null }>
     dataVersion: Database.Statement<[], { data_version: unknown }>
     snapshotLoad: Database.Statement<[string], { version: bigint; revision: bigint; data: Buffer }>
-    snapshotSave: Database.Statement
     snapshotClear: Database.Statement
   }
 
   constructor(options: SqliteEventStoreOptions) {
-    this.#now = options.now ?? (() => new Date())
     this.#pollIntervalMs = options.pollIntervalMs ?? 25
-    this.#maxBatchEvents = options.maxBatchEvents ?? 10_000
+    const busyTimeoutMs = options.busyTimeoutMs ?? 5000
+    const maxBatchEvents = options.maxBatchEvents ?? 10_000
     try {
-      mkdirSync(dirname(options.file), { recursive: true })
-      this.#db = new Database(options.file)
-      this.#db.defaultSafeIntegers(true)
-      // busy_timeout first: the other pragmas and the schema may wait on another process.
-      this.#db.pragma(`busy_timeout = ${Math.max(0, Math.trunc(options.busyTimeoutMs ?? 5000))}`)
-      this.#db.pragma('journal_mode = WAL')
-      this.#db.pragma('synchronous = FULL')
-      this.#db.exec(SCHEMA)
+      this.#db = openDatabase(options.file, busyTimeoutMs)
     } catch (error) {
       throw new StoreUnavailableError(`Cannot open the SQLite event store at ${options.file}`, error)
     }
     const db = this.#db
     const columns = 'position, id, stream_id, revision, type, data, metadata, recorded_at, prev_hash, hash'
     this.#stmt = {
-      begin: db.prepare('BEGIN IMMEDIATE'),
-      commit: db.prepare('COMMIT'),
-      rollback: db.prepare('ROLLBACK'),
-      savepoint: db.prepare('SAVEPOINT append_op'),
-      release: db.prepare('RELEASE append_op'),
-      rollbackTo: db.prepare('ROLLBACK TO append_op'),
-      head: db.prepare('SELECT revision, hash FROM events WHERE stream_id = ? ORDER BY revision DESC LIMIT 1'),
-      insert: db.prepare(
-        'INSERT INTO events (id, stream_id, revision, type, data, metadata, recorded_at, prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)',
-      ),
       streamForwards: db.prepare(
         `SELECT ${columns} FROM events WHERE stream_id = ? AND revision >= ? ORDER BY revision ASC LIMIT ?`,
       ),
@@ -203,14 +131,13 @@ export class SqliteEventStore implements EventStore {
       headPosition: db.prepare('SELECT max(position) AS p FROM events'),
       dataVersion: db.prepare('PRAGMA data_version'),
       snapshotLoad: db.prepare('SELECT version, revision, data FROM snapshots WHERE stream_id = ?'),
-      // Never replace a newer snapshot of the same version by an older one (two hosts may race).
-      snapshotSave: db.prepare(
-        `INSERT INTO snapshots (stream_id, version, revision, data) VALUES (?, ?, ?, ?)
-         ON CONFLICT (stream_id) DO UPDATE SET version = excluded.version, revision = excluded.revision, data = excluded.data
-         WHERE excluded.version <> snapshots.version OR excluded.revision > snapshots.revision`,
-      ),
       snapshotClear: db.prepare('DELETE FROM snapshots'),
     }
+    const onDone = (outcomes: Outcome[], delta: WriterStats): void => this.#settle(outcomes, delta)
+    this.#writer =
+      options.writer !== 'worker'
+        ? inlineWriter(new BatchWriter(db, { maxBatchEvents, onDone }))
+        : workerWriter({ file: options.file, busyTimeoutMs, maxBatchEvents }, onDone, (error) => this.#writerFailed(error), () => this.#pending.size)
     this.snapshots = new SqliteSnapshotStore(this)
   }
 
@@ -226,7 +153,7 @@ export class SqliteEventStore implements EventStore {
 
   append(streamId: string, events: readonly NewEvent[], options: AppendOptions = {}): Promise<AppendResult> {
     if (this.#closed) return Promise.reject(new StoreUnavailableError('The event store is closed'))
-    let prepared: PreparedEvent[]
+    let prepared: WireEvent[]
     try {
       if (typeof streamId !== 'string' || streamId.length === 0) throw new ValidationError('Stream id must be a non-empty string')
       if (events.length === 0) throw new ValidationError('An append needs at least one event')
@@ -234,9 +161,11 @@ export class SqliteEventStore implements EventStore {
     } catch (error) {
       return Promise.reject(error)
     }
-    return new Promise<AppendResult>((resolve, reject) => {
-      this.#enqueue({ kind: 'append', streamId, events: prepared, expected: options.expectedRevision ?? 'any', resolve, reject })
-    })
+    const expected = options.expectedRevision ?? 'any'
+    return this.#submit({ opId: 0, kind: 'append', streamId, events: prepared, expected }).then((o) => ({
+      nextExpectedRevision: o.nextExpectedRevision,
+      position: o.position,
+    }))
   }
 
   async readStream(streamId: string, options: ReadStreamOptions = {}): Promise<RecordedEvent[]> {
@@ -273,7 +202,7 @@ export class SqliteEventStore implements EventStore {
   close(): Promise<void> {
     this.#closing ??= (async () => {
       this.#closed = true
-      while (this.#queue.length > 0) this.#flush()
+      await this.#writer.close()
       for (const s of [...this.#subscriptions]) await s.close()
       this.#stopPoller()
       this.#db.close()
@@ -310,17 +239,10 @@ export class SqliteEventStore implements EventStore {
   }
 
   /** @internal */
-  enqueueSnapshot(streamId: string, snapshot: StoredSnapshot): Promise<void> {
-    if (this.#closed) return Promise.reject(new StoreUnavailableError('The event store is closed'))
-    let dataBytes: Buffer
-    try {
-      dataBytes = encode(snapshot.snapshot)
-    } catch (error) {
-      return Promise.reject(error)
-    }
-    return new Promise<void>((resolve, reject) => {
-      this.#enqueue({ kind: 'snapshot', streamId, version: snapshot.version, revision: snapshot.revision, dataBytes, resolve, reject })
-    })
+  async enqueueSnapshot(streamId: string, snapshot: StoredSnapshot): Promise<void> {
+    if (this.#closed) throw new StoreUnavailableError('The event store is closed')
+    const dataBytes = encode(snapshot.snapshot)
+    await this.#submit({ opId: 0, kind: 'snapshot', streamId, version: snapshot.version, revision: snapshot.revision, dataBytes })
   }
 
   /** @internal */
@@ -341,117 +263,35 @@ export class SqliteEventStore implements EventStore {
     if (!this.#db.open) throw new StoreUnavailableError('The event store is closed')
   }
 
-  #enqueue(op: Op): void {
-    this.#queue.push(op)
-    this.#scheduleFlush()
-  }
-
-  #scheduleFlush(): void {
-    if (this.#flushScheduled) return
-    this.#flushScheduled = true
-    // setImmediate, not a microtask: appends issued anywhere in this event-loop turn (by
-    // many actors' mailboxes) join one transaction. A batch cut by maxBatchEvents leaves
-    // the rest for the next turn so I/O callbacks run in between.
-    setImmediate(() => {
-      this.#flushScheduled = false
-      this.#flush()
-      if (this.#queue.length > 0) this.#scheduleFlush()
+  #submit(op: WireOp): Promise<Outcome & { ok: true }> {
+    const opId = this.#nextOpId++
+    return new Promise((resolve, reject) => {
+      this.#pending.set(opId, { resolve, reject })
+      this.#writer.submit([{ ...op, opId }])
     })
   }
 
-  /** Writes one batch of queued operations in one transaction. */
-  #flush(): void {
-    if (this.#queue.length === 0) return
-    let count = 0
-    let events = 0
-    for (const op of this.#queue) {
-      const size = op.kind === 'append' ? op.events.length : 1
-      if (count > 0 && events + size > this.#maxBatchEvents) break
-      events += size
-      count++
+  #settle(outcomes: Outcome[], delta: WriterStats): void {
+    this.#stats.transactions += delta.transactions
+    this.#stats.appends += delta.appends
+    this.#stats.events += delta.events
+    this.#stats.conflicts += delta.conflicts
+    for (const o of outcomes) {
+      const p = this.#pending.get(o.opId)
+      if (p === undefined) continue
+      this.#pending.delete(o.opId)
+      if (o.ok) p.resolve(o)
+      else p.reject(toError(o.error))
     }
-    const batch = this.#queue.splice(0, count)
-    if (!this.#db.open) {
-      for (const op of batch) op.reject(new StoreUnavailableError('The event store is closed'))
-      return
-    }
-    const settle: (() => void)[] = []
-    let appended = 0
-    let appendedEvents = 0
-    let conflicts = 0
-    try {
-      this.#stmt.begin.run()
-      const recordedAt = this.#now().toISOString()
-      // Stream heads as this transaction has left them (earlier appends of the batch count).
-      const heads = new Map<string, { revision: bigint; hash: string } | undefined>()
-      for (const op of batch) {
-        if (op.kind === 'snapshot') {
-          this.#stmt.snapshotSave.run(op.streamId, op.version, op.revision, op.dataBytes)
-          settle.push(() => op.resolve())
-          continue
-        }
-        const head = heads.has(op.streamId) ? heads.get(op.streamId) : this.#stmt.head.get(op.streamId)
-        const actual = head?.revision
-        if (!revisionMatches(op.expected, actual)) {
-          conflicts++
-          const error = new ConcurrencyError(op.streamId, op.expected, actual ?? 'no_stream')
-          settle.push(() => op.reject(error))
-          continue
-        }
-        this.#stmt.savepoint.run()
-        try {
-          let revision = actual ?? -1n
-          let prevHash = head?.hash ?? ''
-          let position = 0n
-          for (const e of op.events) {
-            revision += 1n
-            const hash = hashEvent({ streamId: op.streamId, revision, type: e.type, data: e.data, recordedAt, prevHash })
-            const info = this.#stmt.insert.run(
-              e.id,
-              op.streamId,
-              revision,
-              e.type,
-              e.dataBytes,
-              e.metadataBytes,
-              recordedAt,
-              prevHash,
-              hash,
-            )
-            position = BigInt(info.lastInsertRowid)
-            prevHash = hash
-          }
-          this.#stmt.release.run()
-          heads.set(op.streamId, { revision, hash: prevHash })
-          appended++
-          appendedEvents += op.events.length
-          const result: AppendResult = { nextExpectedRevision: revision, position }
-          settle.push(() => op.resolve(result))
-        } catch (error) {
-          this.#stmt.rollbackTo.run()
-          this.#stmt.release.run()
-          // A constraint (duplicate event id) is this append's fault alone; anything else
-          // (I/O, disk full) fails the whole transaction below.
-          if (!isConstraintError(error)) throw error
-          settle.push(() => op.reject(new ValidationError('Duplicate event id', { streamId: op.streamId })))
-        }
-      }
-      this.#stmt.commit.run()
-    } catch (error) {
-      try {
-        if (this.#db.inTransaction) this.#stmt.rollback.run()
-      } catch {
-        // The connection is unusable; the error below already says so.
-      }
-      const unavailable = new StoreUnavailableError('The event store could not commit; nothing was written', error)
-      for (const op of batch) op.reject(unavailable)
-      return
-    }
-    this.#stats.transactions++
-    this.#stats.appends += appended
-    this.#stats.events += appendedEvents
-    this.#stats.conflicts += conflicts
-    for (const s of settle) s()
-    if (appended > 0) this.#notify()
+    if (delta.appends > 0) this.#notify()
+  }
+
+  /** The worker died: nothing it had not acknowledged can be assumed written. */
+  #writerFailed(error: unknown): void {
+    this.#closed = true
+    const unavailable = new StoreUnavailableError('The event store writer stopped', error)
+    for (const p of this.#pending.values()) p.reject(unavailable)
+    this.#pending.clear()
   }
 
   #notify(): void {
@@ -466,7 +306,8 @@ export class SqliteEventStore implements EventStore {
         this.#stopPoller()
         return
       }
-      // data_version changes when another connection (another process) commits.
+      // data_version changes when another connection (the writer thread, another
+      // process) commits.
       const version = this.#readDataVersion()
       if (version !== this.#dataVersion) {
         this.#dataVersion = version
@@ -488,6 +329,108 @@ export class SqliteEventStore implements EventStore {
       return undefined
     }
   }
+}
+
+function inlineWriter(batch: BatchWriter): Writer {
+  return {
+    submit: (ops) => batch.submit(ops),
+    close: async () => batch.drain(),
+  }
+}
+
+/**
+ * The writer in a worker thread. Ops of one turn travel in one message. The worker keeps
+ * the process alive only while appends are in flight (an idle store must not).
+ */
+function workerWriter(
+  data: WriterWorkerData,
+  onDone: (outcomes: Outcome[], delta: WriterStats) => void,
+  onFailure: (error: unknown) => void,
+  inFlight: () => number,
+): Writer {
+  const worker = import.meta.url.endsWith('.ts')
+    ? // Under tsx/vitest this module is TypeScript and so is the worker; `--import tsx` in a
+      // worker's execArgv does not take effect on Node 20, so register tsx's loader inside it.
+      new Worker(
+        `import(${JSON.stringify(tsxEsmApi())})` +
+          `.then((tsx) => tsx.register())` +
+          `.then(() => import(${JSON.stringify(new URL('./writer-worker.ts', import.meta.url).href)}))`,
+        { eval: true, workerData: data },
+      )
+    : new Worker(new URL('./writer-worker.js', import.meta.url), { workerData: data })
+  worker.unref()
+  let outbox: WireOp[] = []
+  let scheduled = false
+  let closing = false
+  let failed = false
+  let resolveClosed!: () => void
+  const closed = new Promise<void>((resolve) => {
+    resolveClosed = resolve
+  })
+  const post = (): void => {
+    scheduled = false
+    if (outbox.length === 0 || failed) return
+    const ops = outbox
+    outbox = []
+    worker.postMessage({ kind: 'ops', ops } satisfies ToWorker)
+  }
+  worker.on('message', (message: FromWorker) => {
+    if (message.kind === 'closed') {
+      resolveClosed()
+      return
+    }
+    onDone(message.outcomes, message.delta)
+    if (!closing && inFlight() === 0) worker.unref()
+  })
+  const fail = (error: unknown): void => {
+    if (failed) return
+    failed = true
+    onFailure(error)
+    resolveClosed()
+  }
+  worker.on('error', fail)
+  worker.on('exit', (code) => {
+    if (!closing) fail(new Error(`writer thread exited with code ${code}`))
+    resolveClosed()
+  })
+  return {
+    submit(ops) {
+      if (failed) {
+        onDone(
+          ops.map((op) => ({ opId: op.opId, ok: false, error: { kind: 'unavailable', message: 'The event store writer stopped' } })),
+          { transactions: 0, appends: 0, events: 0, conflicts: 0 },
+        )
+        return
+      }
+      worker.ref()
+      for (const op of ops) outbox.push(op)
+      if (!scheduled) {
+        scheduled = true
+        // One message per turn: every append issued in this turn travels (and commits) together.
+        setImmediate(post)
+      }
+    },
+    async close() {
+      closing = true
+      if (failed) return
+      worker.ref()
+      post()
+      worker.postMessage({ kind: 'close' } satisfies ToWorker)
+      await closed
+    },
+  }
+}
+
+/** URL of tsx's ESM register API (the `import` condition; its CJS build cannot be imported here). */
+function tsxEsmApi(): string {
+  const packageJson = createRequire(import.meta.url).resolve('tsx/package.json')
+  return pathToFileURL(join(dirname(packageJson), 'dist', 'esm', 'api', 'index.mjs')).href
+}
+
+function toError(error: WireError): Error {
+  if (error.kind === 'conflict') return new ConcurrencyError(error.streamId, error.expected, error.actual)
+  if (error.kind === 'duplicate_id') return new ValidationError('Duplicate event id', { streamId: error.streamId })
+  return new StoreUnavailableError(error.message)
 }
 
 /** Snapshots in the store's `snapshots` table; saves ride on the next group commit. */
@@ -562,22 +505,13 @@ class SqliteSubscription implements Subscription {
   }
 }
 
-function revisionMatches(expected: ExpectedRevision, actual: StreamRevision | undefined): boolean {
-  if (expected === 'any') return true
-  if (expected === 'no_stream') return actual === undefined
-  if (expected === 'stream_exists') return actual !== undefined
-  return actual === expected
-}
-
-function prepareEvent(event: NewEvent): PreparedEvent {
+function prepareEvent(event: NewEvent): WireEvent {
   if (typeof event.type !== 'string' || event.type.length === 0) throw new ValidationError('Event type must be a non-empty string')
-  const dataBytes = encode(event.data)
   const metadata = cleanMetadata(event.metadata)
   return {
     id: event.id ?? randomUUID(),
     type: event.type,
-    dataBytes,
-    data: decode(dataBytes),
+    dataBytes: encode(event.data),
     metadataBytes: metadata === undefined ? null : encode(metadata),
   }
 }
@@ -603,8 +537,4 @@ function toRecorded(row: EventRow): RecordedEvent {
     prevHash: row.prev_hash,
     hash: row.hash,
   }
-}
-
-function isConstraintError(error: unknown): boolean {
-  return error instanceof Database.SqliteError && error.code.startsWith('SQLITE_CONSTRAINT')
 }

@@ -1,0 +1,266 @@
+import { mkdirSync } from 'node:fs'
+import { dirname } from 'node:path'
+import Database from 'better-sqlite3'
+import { decode } from '../codec.js'
+import { hashEvent } from '../hash.js'
+import type { ExpectedRevision, StreamRevision } from '../types.js'
+
+/*
+ * The write side of the SQLite store: group commit of queued operations into one
+ * transaction. It runs either in the store's own thread or in a worker thread
+ * (writer-worker.ts), so everything crossing here is structured-clonable data.
+ */
+
+const SCHEMA = `
+CREATE TABLE IF NOT EXISTS events (
+  position INTEGER PRIMARY KEY AUTOINCREMENT,
+  id TEXT NOT NULL UNIQUE,
+  stream_id TEXT NOT NULL,
+  revision INTEGER NOT NULL,
+  type TEXT NOT NULL,
+  data BLOB NOT NULL,
+  metadata BLOB,
+  recorded_at TEXT NOT NULL,
+  prev_hash TEXT NOT NULL,
+  hash TEXT NOT NULL,
+  UNIQUE (stream_id, revision)
+);
+CREATE TABLE IF NOT EXISTS snapshots (
+  stream_id TEXT PRIMARY KEY,
+  version INTEGER NOT NULL,
+  revision INTEGER NOT NULL,
+  data BLOB NOT NULL
+);
+`
+
+/** Opens (creating) the file with the store's pragmas and schema; integers read as bigint. */
+export function openDatabase(file: string, busyTimeoutMs: number): Database.Database {
+  mkdirSync(dirname(file), { recursive: true })
+  const db = new Database(file)
+  try {
+    db.defaultSafeIntegers(true)
+    // busy_timeout first: the other pragmas and the schema may wait on another process.
+    db.pragma(`busy_timeout = ${Math.max(0, Math.trunc(busyTimeoutMs))}`)
+    db.pragma('journal_mode = WAL')
+    // FULL: the WAL is fsynced at every commit, so an acknowledged append survives power loss.
+    db.pragma('synchronous = FULL')
+    db.exec(SCHEMA)
+    return db
+  } catch (error) {
+    db.close()
+    throw error
+  }
+}
+
+export interface WireEvent {
+  id: string
+  type: string
+  dataBytes: Uint8Array
+  metadataBytes: Uint8Array | null
+}
+
+export type WireOp =
+  | { opId: number; kind: 'append'; streamId: string; events: WireEvent[]; expected: ExpectedRevision }
+  | { opId: number; kind: 'snapshot'; streamId: string; version: number; revision: bigint; dataBytes: Uint8Array }
+
+export type WireError =
+  | { kind: 'conflict'; streamId: string; expected: ExpectedRevision; actual: StreamRevision | 'no_stream' }
+  | { kind: 'duplicate_id'; streamId: string }
+  | { kind: 'unavailable'; message: string }
+
+export type Outcome =
+  | { opId: number; ok: true; nextExpectedRevision: bigint; position: bigint }
+  | { opId: number; ok: false; error: WireError }
+
+export interface WriterStats {
+  /** Committed write transactions (one per group commit). */
+  transactions: number
+  /** Appends committed. */
+  appends: number
+  /** Events committed. */
+  events: number
+  /** Appends rejected by an expected-revision check. */
+  conflicts: number
+}
+
+export interface BatchWriterOptions {
+  maxBatchEvents: number
+  onDone: (outcomes: Outcome[], delta: WriterStats) => void
+}
+
+/**
+ * Queues operations and writes each event-loop turn's worth in ONE `BEGIN IMMEDIATE`
+ * transaction (one fsync). Every append is checked on its own, seeing the earlier
+ * appends of the same batch; a conflict or duplicate id rejects only that append
+ * (savepoint). Lock timeout or I/O failure rolls the whole batch back: nothing half-written.
+ */
+export class BatchWriter {
+  readonly #db: Database.Database
+  readonly #options: BatchWriterOptions
+  readonly #queue: WireOp[] = []
+  #scheduled = false
+  readonly #stmt: {
+    begin: Database.Statement
+    commit: Database.Statement
+    rollback: Database.Statement
+    savepoint: Database.Statement
+    release: Database.Statement
+    rollbackTo: Database.Statement
+    head: Database.Statement<[string], { revision: bigint; hash: string }>
+    insert: Database.Statement
+    snapshotSave: Database.Statement
+  }
+
+  constructor(db: Database.Database, options: BatchWriterOptions) {
+    this.#db = db
+    this.#options = options
+    this.#stmt = {
+      begin: db.prepare('BEGIN IMMEDIATE'),
+      commit: db.prepare('COMMIT'),
+      rollback: db.prepare('ROLLBACK'),
+      savepoint: db.prepare('SAVEPOINT append_op'),
+      release: db.prepare('RELEASE append_op'),
+      rollbackTo: db.prepare('ROLLBACK TO append_op'),
+      head: db.prepare('SELECT revision, hash FROM events WHERE stream_id = ? ORDER BY revision DESC LIMIT 1'),
+      insert: db.prepare(
+        'INSERT INTO events (id, stream_id, revision, type, data, metadata, recorded_at, prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)',
+      ),
+      // Never replace a newer snapshot of the same version by an older one (two hosts may race).
+      snapshotSave: db.prepare(
+        `INSERT INTO snapshots (stream_id, version, revision, data) VALUES (?, ?, ?, ?)
+         ON CONFLICT (stream_id) DO UPDATE SET version = excluded.version, revision = excluded.revision, data = excluded.data
+         WHERE excluded.version <> snapshots.version OR excluded.revision > snapshots.revision`,
+      ),
+    }
+  }
+
+  /** Queues operations; they are written on the next turn of the event loop. */
+  submit(ops: readonly WireOp[]): void {
+    for (const op of ops) this.#queue.push(op)
+    this.#schedule()
+  }
+
+  /** Writes everything queued now (close). */
+  drain(): void {
+    while (this.#queue.length > 0) this.#flush()
+  }
+
+  #schedule(): void {
+    if (this.#scheduled) return
+    this.#scheduled = true
+    // setImmediate, not a microtask: everything submitted in this turn joins one
+    // transaction; a batch cut by maxBatchEvents leaves the rest for the next turn.
+    setImmediate(() => {
+      this.#scheduled = false
+      this.#flush()
+      if (this.#queue.length > 0) this.#schedule()
+    })
+  }
+
+  #flush(): void {
+    if (this.#queue.length === 0) return
+    let count = 0
+    let size = 0
+    for (const op of this.#queue) {
+      const n = op.kind === 'append' ? op.events.length : 1
+      if (count > 0 && size + n > this.#options.maxBatchEvents) break
+      size += n
+      count++
+    }
+    const batch = this.#queue.splice(0, count)
+    const outcomes: Outcome[] = []
+    const delta: WriterStats = { transactions: 0, appends: 0, events: 0, conflicts: 0 }
+    try {
+      this.#stmt.begin.run()
+      const recordedAt = new Date().toISOString()
+      // Stream heads as this transaction has left them (earlier appends of the batch count).
+      const heads = new Map<string, { revision: bigint; hash: string } | undefined>()
+      for (const op of batch) {
+        if (op.kind === 'snapshot') {
+          this.#stmt.snapshotSave.run(op.streamId, op.version, op.revision, asBuffer(op.dataBytes))
+          outcomes.push({ opId: op.opId, ok: true, nextExpectedRevision: op.revision, position: 0n })
+          continue
+        }
+        const head = heads.has(op.streamId) ? heads.get(op.streamId) : this.#stmt.head.get(op.streamId)
+        const actual = head?.revision
+        if (!revisionMatches(op.expected, actual)) {
+          delta.conflicts++
+          outcomes.push({
+            opId: op.opId,
+            ok: false,
+            error: { kind: 'conflict', streamId: op.streamId, expected: op.expected, actual: actual ?? 'no_stream' },
+          })
+          continue
+        }
+        this.#stmt.savepoint.run()
+        try {
+          let revision = actual ?? -1n
+          let prevHash = head?.hash ?? ''
+          let position = 0n
+          for (const e of op.events) {
+            revision += 1n
+            const data = asBuffer(e.dataBytes)
+            // Hash what reads will return (the decoded bytes), so verifyChain holds on read.
+            const hash = hashEvent({ streamId: op.streamId, revision, type: e.type, data: decode(data), recordedAt, prevHash })
+            const info = this.#stmt.insert.run(
+              e.id,
+              op.streamId,
+              revision,
+              e.type,
+              data,
+              e.metadataBytes === null ? null : asBuffer(e.metadataBytes),
+              recordedAt,
+              prevHash,
+              hash,
+            )
+            position = BigInt(info.lastInsertRowid)
+            prevHash = hash
+          }
+          this.#stmt.release.run()
+          heads.set(op.streamId, { revision, hash: prevHash })
+          delta.appends++
+          delta.events += op.events.length
+          outcomes.push({ opId: op.opId, ok: true, nextExpectedRevision: revision, position })
+        } catch (error) {
+          this.#stmt.rollbackTo.run()
+          this.#stmt.release.run()
+          // A constraint (duplicate event id) is this append's fault alone; anything else
+          // (I/O, disk full) fails the whole transaction below.
+          if (!isConstraintError(error)) throw error
+          outcomes.push({ opId: op.opId, ok: false, error: { kind: 'duplicate_id', streamId: op.streamId } })
+        }
+      }
+      this.#stmt.commit.run()
+      delta.transactions = 1
+    } catch (error) {
+      try {
+        if (this.#db.inTransaction) this.#stmt.rollback.run()
+      } catch {
+        // The connection is unusable; the outcome below already says so.
+      }
+      const message = `The event store could not commit; nothing was written (${error instanceof Error ? error.message : String(error)})`
+      this.#options.onDone(
+        batch.map((op) => ({ opId: op.opId, ok: false, error: { kind: 'unavailable', message } })),
+        { transactions: 0, appends: 0, events: 0, conflicts: 0 },
+      )
+      return
+    }
+    this.#options.onDone(outcomes, delta)
+  }
+}
+
+function revisionMatches(expected: ExpectedRevision, actual: StreamRevision | undefined): boolean {
+  if (expected === 'any') return true
+  if (expected === 'no_stream') return actual === undefined
+  if (expected === 'stream_exists') return actual !== undefined
+  return actual === expected
+}
+
+/** Bytes that crossed a thread arrive as a plain Uint8Array; better-sqlite3 binds Buffers. */
+function asBuffer(bytes: Uint8Array): Buffer {
+  return Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength)
+}
+
+function isConstraintError(error: unknown): boolean {
+  return error instanceof Database.SqliteError && error.code.startsWith('SQLITE_CONSTRAINT')
+}
