@@ -300,7 +300,9 @@ describe('wallet ledger on a real chain (anvil, EIP-3009 USDC, SQLite event stor
       destinationIsDepositAddress: false,
     })
     const l = await eventually(ledger, (x) => x.withdrawals['w-3']?.status === 'failed', 'withdrawal failed')
-    expect(l.withdrawals['w-3']!.reason).toMatch(/reverted/)
+    expect(l.withdrawals['w-3']!.reason).toMatch(/reverted: ERC20InsufficientBalance/)
+    // Before the ledger freed the amount, the authorization was burnt on chain: no stray copy can pay later.
+    expect(await port.authorizationStatus({ depositIndex: l.depositIndex!, idempotencyKey: 'withdrawal:w-3' })).toMatchObject({ used: true, canceled: true })
     expect(l.pendingWithdrawals).toBe(0n)
     expect(await tokenBalance(getAddress('0x000000000000000000000000000000000000bEEF'))).toBe(0n)
     // The watcher then brings the balance back to the truth.

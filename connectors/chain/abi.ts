@@ -19,10 +19,21 @@ export const authorizationUsedEvent = {
   ],
 } as const
 
+/** EIP-3009 AuthorizationCanceled(authorizer, nonce). */
+export const authorizationCanceledEvent = {
+  type: 'event',
+  name: 'AuthorizationCanceled',
+  inputs: [
+    { name: 'authorizer', type: 'address', indexed: true },
+    { name: 'nonce', type: 'bytes32', indexed: true },
+  ],
+} as const
+
 /** The USDC (FiatToken v2 / EIP-3009) fragments the gateway calls. */
 export const usdcAbi = [
   transferEvent,
   authorizationUsedEvent,
+  authorizationCanceledEvent,
   // Custom errors of OpenZeppelin 5 ERC-20 and of the EIP-3009 test token, so a refusal names
   // its reason (Circle's FiatToken reverts with strings, which viem decodes without an ABI).
   {
@@ -77,7 +88,28 @@ export const usdcAbi = [
     ],
     outputs: [],
   },
+  {
+    type: 'function',
+    name: 'cancelAuthorization',
+    stateMutability: 'nonpayable',
+    inputs: [
+      { name: 'authorizer', type: 'address' },
+      { name: 'nonce', type: 'bytes32' },
+      { name: 'v', type: 'uint8' },
+      { name: 'r', type: 'bytes32' },
+      { name: 's', type: 'bytes32' },
+    ],
+    outputs: [],
+  },
 ] as const
+
+/** EIP-712 types of an EIP-3009 cancellation. */
+export const cancelAuthorizationTypes = {
+  CancelAuthorization: [
+    { name: 'authorizer', type: 'address' },
+    { name: 'nonce', type: 'bytes32' },
+  ],
+} as const
 
 /** EIP-712 types of an EIP-3009 transfer authorization. */
 export const transferWithAuthorizationTypes = {

@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { erc20Abi, getAddress, type Chain, type PublicClient, type Transport } from 'viem'
 import { startChainTestEnv, type ChainTestEnv } from '../../test/chain/env.js'
 import { createDepositKeyring } from './deposit-keys.js'
-import { authorizationNonce, createChainPort, type ChainConnector } from './create-chain-port.js'
+import { AuthorizationCanceledError, authorizationNonce, createChainPort, type ChainConnector } from './create-chain-port.js'
 import { startDepositWatcher, type DepositWatcherCheckpoint } from './deposit-watcher.js'
 import type { Address, DepositObservation } from './types.js'
 
@@ -143,6 +143,24 @@ describe('chain port on anvil', () => {
     expect(await env.publicClient.getTransactionCount({ address: port.relayerAddress! })).toBe(before)
     expect((await port.authorizationStatus({ depositIndex: 3, idempotencyKey: 'too-much' })).used).toBe(false)
     expect(await tokenBalance(from)).toBe(USDC(1))
+  })
+
+  it('cancelAuthorization makes a transfer impossible; a used authorization cannot be cancelled', async () => {
+    const from = port.depositAddress(7)
+    await env.mint(from, USDC(5))
+    const key = { depositIndex: 7, idempotencyKey: 'to-cancel' }
+    const { txHash } = await port.cancelAuthorization(key)
+    expect((await port.waitForReceipt(txHash)).status).toBe('success')
+    expect(await port.authorizationStatus(key)).toEqual({ nonce: authorizationNonce('to-cancel'), used: true, canceled: true })
+    await expect(port.transferFromDeposit({ ...key, to: port.depositAddress(8), amount: USDC(1) })).rejects.toBeInstanceOf(
+      AuthorizationCanceledError,
+    )
+    expect(await tokenBalance(from)).toBe(USDC(5))
+
+    const paid = await port.transferFromDeposit({ depositIndex: 7, to: port.depositAddress(8), amount: USDC(1), idempotencyKey: 'paid' })
+    await port.waitForReceipt(paid.txHash)
+    await expect(port.cancelAuthorization({ depositIndex: 7, idempotencyKey: 'paid' })).rejects.toThrow(/AuthorizationAlreadyUsed/)
+    expect(await tokenBalance(from)).toBe(USDC(4))
   })
 
   it('detects a wrong EIP-712 domain before signing anything', async () => {

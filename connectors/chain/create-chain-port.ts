@@ -13,7 +13,7 @@ import {
   type Transport,
 } from 'viem'
 import { privateKeyToAccount } from 'viem/accounts'
-import { authorizationUsedEvent, transferWithAuthorizationTypes, usdcAbi } from './abi.js'
+import { authorizationCanceledEvent, authorizationUsedEvent, cancelAuthorizationTypes, transferWithAuthorizationTypes, usdcAbi } from './abi.js'
 import type { DepositKeyring } from './deposit-keys.js'
 import type { Address, ChainLogger, ChainPort, Hex } from './types.js'
 
@@ -49,9 +49,20 @@ export interface CreateChainPortParameters {
 export interface AuthorizationStatus {
   /** The EIP-3009 nonce derived from the idempotency key. */
   nonce: Hex
+  /** Used by a transfer or cancelled (EIP-3009 keeps one flag for both). */
   used: boolean
-  /** The transaction that used it, when used and found within the lookback. */
+  /** The transfer that used it, when found within the lookback. */
   txHash?: Hex
+  /** True when it was cancelled instead (cancelAuthorization): it can never pay. */
+  canceled?: boolean
+}
+
+/** The authorization for this idempotency key was cancelled on chain: the transfer can never happen. */
+export class AuthorizationCanceledError extends Error {
+  override name = 'AuthorizationCanceledError' as const
+  constructor(readonly nonce: Hex) {
+    super(`authorization ${nonce} was cancelled on chain`)
+  }
 }
 
 /** The ChainPort plus what the deposit watcher and the composition root need. */
@@ -62,6 +73,13 @@ export interface ChainConnector extends ChainPort {
   relayerAddress: Address | undefined
   /** Whether the authorization for (depositIndex, idempotencyKey) was used on chain, and by which tx. */
   authorizationStatus(p: { depositIndex: number; idempotencyKey: string }): Promise<AuthorizationStatus>
+  /**
+   * Burns the authorization's nonce on chain (EIP-3009 cancelAuthorization, signed by the
+   * deposit key, submitted by the relayer) so no copy of it can ever execute: after its
+   * receipt, a transfer is definitely not going to happen. Throws (a contract revert) when
+   * the authorization was already used — i.e. the transfer did happen.
+   */
+  cancelAuthorization(p: { depositIndex: number; idempotencyKey: string }): Promise<{ txHash: Hex }>
 }
 
 /** The EIP-3009 nonce for an idempotency key: a retry re-signs the same nonce, so it can pay at most once. */
@@ -130,15 +148,19 @@ export function createChainPort(p: CreateChainPortParameters): ChainConnector {
     return domainPromise
   }
 
-  /** Finds the AuthorizationUsed log for (authorizer, nonce), newest ranges first. */
-  async function findAuthorizationTx(authorizer: Address, nonce: Hex): Promise<Hex | undefined> {
+  /** Finds the AuthorizationUsed (or AuthorizationCanceled) log for (authorizer, nonce), newest ranges first. */
+  async function findAuthorizationTx(
+    authorizer: Address,
+    nonce: Hex,
+    event: typeof authorizationUsedEvent | typeof authorizationCanceledEvent = authorizationUsedEvent,
+  ): Promise<Hex | undefined> {
     const head = await publicClient.getBlockNumber({ cacheTime: 0 })
     const floor = head > lookback ? head - lookback : 0n
     for (let to = head; to >= floor; ) {
       const from = to - maxRange + 1n > floor ? to - maxRange + 1n : floor
       const logs = await publicClient.getLogs({
         address: usdc,
-        event: authorizationUsedEvent,
+        event,
         args: { authorizer, nonce },
         fromBlock: from,
         toBlock: to,
@@ -162,7 +184,9 @@ export function createChainPort(p: CreateChainPortParameters): ChainConnector {
     })
     if (!used) return { nonce, used }
     const txHash = await findAuthorizationTx(authorizer, nonce)
-    return txHash ? { nonce, used, txHash } : { nonce, used }
+    if (txHash) return { nonce, used, txHash }
+    if (await findAuthorizationTx(authorizer, nonce, authorizationCanceledEvent)) return { nonce, used, canceled: true }
+    return { nonce, used }
   }
 
   async function transferFromDeposit(t: {
@@ -182,6 +206,7 @@ export function createChainPort(p: CreateChainPortParameters): ChainConnector {
 
     return serialised(async () => {
       const status = await authorizationStatus(t)
+      if (status.canceled) throw new AuthorizationCanceledError(nonce)
       if (status.used) {
         const txHash = status.txHash ?? submitted.get(memoKey)
         if (!txHash) throw new Error(`authorization ${nonce} of ${from} is used but its transaction was not found within the lookback`)
@@ -226,6 +251,31 @@ export function createChainPort(p: CreateChainPortParameters): ChainConnector {
     })
   }
 
+  async function cancelAuthorization(q: { depositIndex: number; idempotencyKey: string }): Promise<{ txHash: Hex }> {
+    if (!walletClient) throw new Error('RELAYER_PRIVATE_KEY is not configured: cannot send transactions')
+    const relayerClient = walletClient
+    const account = p.keyring.account(q.depositIndex)
+    const nonce = authorizationNonce(q.idempotencyKey)
+    return serialised(async () => {
+      const domain = await tokenDomain()
+      const signature = await account.signTypedData({
+        domain,
+        types: cancelAuthorizationTypes,
+        primaryType: 'CancelAuthorization',
+        message: { authorizer: account.address, nonce },
+      })
+      const { r, s, v, yParity } = parseSignature(signature)
+      const txHash = await relayerClient.writeContract({
+        address: usdc,
+        abi: usdcAbi,
+        functionName: 'cancelAuthorization',
+        args: [account.address, nonce, Number(v ?? BigInt(yParity + 27)), r, s],
+      })
+      p.log?.info({ from: account.address, nonce, txHash }, 'chain: cancelAuthorization submitted')
+      return { txHash }
+    })
+  }
+
   async function waitForReceipt(txHash: Hex): Promise<{ status: 'success' | 'reverted'; blockNumber: bigint }> {
     const receipt = await publicClient.waitForTransactionReceipt({
       hash: txHash,
@@ -252,6 +302,7 @@ export function createChainPort(p: CreateChainPortParameters): ChainConnector {
     waitForReceipt,
     balanceOf,
     authorizationStatus,
+    cancelAuthorization,
     publicClient,
     usdcAddress: usdc,
     relayerAddress: relayer?.address,

@@ -2,13 +2,13 @@ import { BaseError, ContractFunctionRevertedError, getAddress } from 'viem'
 import type { EffectHandler } from '../../actors/runtime/types.js'
 import type { WalletCommand } from '../../actors/wallet/commands.js'
 import type { BroadcastSettlementParams, BroadcastWithdrawalParams, WalletContext } from '../../actors/wallet/machine.js'
-import type { ChainConnector } from './create-chain-port.js'
+import { AuthorizationCanceledError, type ChainConnector } from './create-chain-port.js'
 import type { DepositWatcherCheckpoint, StartDepositWatcherParameters } from './deposit-watcher.js'
 import type { Address, ChainLogger, ChainPort } from './types.js'
 import type { PendingChainWork } from './wallet-chain-index.js'
 
 /** What the wallet effects need from the chain: the port plus the authorization lookup. */
-export type WalletChainPort = ChainPort & Pick<ChainConnector, 'authorizationStatus'>
+export type WalletChainPort = ChainPort & Pick<ChainConnector, 'authorizationStatus' | 'cancelAuthorization'>
 
 /** The slice of ActorHost the chain wiring uses (send a command to a wallet, read its state). */
 export interface WalletActors {
@@ -72,6 +72,25 @@ export function createWalletChainEffects(p: WalletChainEffectsParameters) {
           failed: (reason: string): WalletCommand => ({ type: 'SettlementFailed', settlementId: job.id, reason }),
         }
 
+  /**
+   * The token refused the transfer in simulation. Before telling the ledger it failed (which
+   * frees the amount for spending), cancel the authorization on chain: an earlier copy
+   * still in some mempool (a crashed attempt) could otherwise execute later and pay after
+   * all. True once the cancellation is mined; false when the authorization turns out to be
+   * used (the transfer did happen: the next attempt finds and confirms it).
+   */
+  async function finalRefusal(job: TransferJob, idempotencyKey: string): Promise<boolean> {
+    let txHash: `0x${string}`
+    try {
+      ;({ txHash } = await p.port.cancelAuthorization({ depositIndex: job.depositIndex, idempotencyKey }))
+    } catch (err) {
+      if (revertReason(err) !== undefined) return false // already used (or cancelled) on chain
+      throw err
+    }
+    const receipt = await p.port.waitForReceipt(txHash)
+    return receipt.status === 'success'
+  }
+
   async function driveOnce(job: TransferJob, send: Send): Promise<void> {
     const idempotencyKey = `${job.kind}:${job.id}`
     const cmd = commands(job)
@@ -82,17 +101,23 @@ export function createWalletChainEffects(p: WalletChainEffectsParameters) {
       try {
         ;({ txHash } = await p.port.transferFromDeposit({ depositIndex: job.depositIndex, to: job.to, amount: job.amount, idempotencyKey }))
       } catch (err) {
+        if (err instanceof AuthorizationCanceledError) {
+          // An earlier attempt cancelled it but stopped before reporting: report now.
+          await send(cmd.failed('authorization cancelled'))
+          return
+        }
+        lastError = err
         const reason = revertReason(err)
-        if (reason !== undefined) {
-          // The simulation refused it; make sure no earlier attempt got through before failing.
-          const status = await p.port.authorizationStatus({ depositIndex: job.depositIndex, idempotencyKey })
-          if (!status.used) {
-            p.log?.warn({ kind: job.kind, id: job.id, reason }, 'chain: transfer refused by the token')
+        if (reason === undefined) continue
+        try {
+          if (await finalRefusal(job, idempotencyKey)) {
+            p.log?.warn({ kind: job.kind, id: job.id, reason }, 'chain: transfer refused by the token; authorization cancelled')
             await send(cmd.failed(reason))
             return
           }
+        } catch (cancelErr) {
+          lastError = cancelErr
         }
-        lastError = err
         continue
       }
       await send(cmd.broadcast(txHash))
