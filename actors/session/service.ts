@@ -338,7 +338,7 @@ export class SessionService {
         args,
       })
       const text = r.text.length > 100_000 ? `${r.text.slice(0, 100_000)}…[truncated]` : r.text
-      await record(r.isError, text, true, r.paid === undefined ? undefined : { amount: r.paid.amount, reservationId: `${params.turnId}:x402:${params.toolUseId}`, ...(r.paid.txHash === undefined ? {} : { txHash: r.paid.txHash }) })
+      await record(r.isError, text, true, r.paid === undefined ? undefined : { amount: r.paid.amount, reservationId: r.paid.reservationId, ...(r.paid.txHash === undefined ? {} : { txHash: r.paid.txHash }) })
     } catch (error) {
       const msg = error instanceof GatewayError ? error.shortMessage : 'The tool call failed'
       await record(true, msg, false)

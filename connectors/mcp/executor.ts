@@ -18,7 +18,7 @@ export interface McpToolResult {
   /** Text content joined; non-text content as JSON. */
   text: string
   /** An x402 payment made for this call (atomic USDC units), when there was one. */
-  paid?: { amount: bigint; payTo: string; txHash?: string; network: string }
+  paid?: { amount: bigint; payTo: string; txHash?: string; network: string; reservationId: string }
 }
 
 export interface CallToolParameters {
@@ -31,10 +31,11 @@ export interface CallToolParameters {
 /** Pays an x402 requirement for one call (connectors/mcp/x402.ts); undefined = refuse paid tools. */
 export type X402Payer = (p: {
   wallet: string
+  agentId: string
   sessionId: string
   toolName: string
   requirement: unknown
-}) => Promise<{ meta: Record<string, unknown>; amount: bigint; payTo: string; network: string; settle(ok: boolean, txHash?: string): Promise<void> } | undefined>
+}) => Promise<{ meta: Record<string, unknown>; amount: bigint; payTo: string; network: string; reservationId: string; settle(ok: boolean, txHash?: string): Promise<void> } | undefined>
 
 export interface McpExecutor {
   /** The gateway's tool catalogue (operator path, cached). */
@@ -141,7 +142,13 @@ export function createMcpExecutor(o: McpExecutorOptions): McpExecutor {
       const requirement = result.isError === true ? findPaymentRequired(result) : undefined
       if (requirement === undefined) return { isError: result.isError === true, text: flatten(result.content) }
       if (o.x402 === undefined) return { isError: true, text: 'This tool requires an x402 payment, and payments are not enabled on this gateway.' }
-      const payment = await o.x402({ wallet: p.claims.wallet, sessionId: p.claims.session, toolName: p.name, requirement })
+      let payment: Awaited<ReturnType<X402Payer>>
+      try {
+        payment = await o.x402({ wallet: p.claims.wallet, agentId: p.claims.agent, sessionId: p.claims.session, toolName: p.name, requirement })
+      } catch (error) {
+        // Refused before paying (budget, balance, unsupported asset): the model hears why.
+        return { isError: true, text: `The tool's payment was refused: ${error instanceof GatewayError ? error.shortMessage : 'payment failed'}` }
+      }
       if (payment === undefined) return { isError: true, text: 'This tool asks for a payment above the per-call cap; it was not paid.' }
       try {
         result = (await client.callTool({ name: p.name, arguments: p.args, _meta: { [X402_META]: payment.meta } }, undefined, opts)) as typeof result
@@ -153,7 +160,7 @@ export function createMcpExecutor(o: McpExecutorOptions): McpExecutor {
       const ok = result.isError !== true && response?.success === true
       await payment.settle(ok, response?.transaction)
       const out: McpToolResult = { isError: result.isError === true, text: flatten(result.content) }
-      if (ok) out.paid = { amount: payment.amount, payTo: payment.payTo, network: payment.network, ...(response?.transaction === undefined ? {} : { txHash: response.transaction }) }
+      if (ok) out.paid = { amount: payment.amount, payTo: payment.payTo, network: payment.network, reservationId: payment.reservationId, ...(response?.transaction === undefined ? {} : { txHash: response.transaction }) }
       return out
     } catch (error) {
       throw mapError(error)
