@@ -71,6 +71,14 @@ export const configSchema = z.object({
   MCP_GATEWAY_URL: z.string().url().optional(),
   MCP_SIGNING_KEY: z.string().optional(),
   OPERATOR_PRIVATE_KEY: privateKey.optional(),
+  /** JWT audience of delegated MCP tokens; default the MCP gateway URL's origin. */
+  MCP_AUDIENCE: z.string().min(1).optional(),
+  /** Highest x402 price paid for one tool call (atomic USDC units); 0 refuses paid tools. */
+  X402_MAX_PER_CALL: atomic.default(1_000_000n),
+  /** A resent chat message within this window attaches to its turn (never billed twice). */
+  CHAT_DEDUPE_WINDOW_MS: int(1000).default(10 * 60_000),
+  /** Extra folders of agent definition files (comma-separated), besides the shipped agents. */
+  AGENTS_DIRS: csv.default([]),
 
   ATTESTATION_PROVIDER: z.enum(['auto', 'configfs-tsm', 'none']).default('auto'),
   TSM_REPORT_DIR: z.string().default('/sys/kernel/config/tsm/report'),
