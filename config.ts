@@ -36,6 +36,9 @@ export const configSchema = z.object({
 
   EVENT_STORE: z.enum(['sqlite', 'kurrentdb']).default('sqlite'),
   SQLITE_FILE: z.string().optional(),
+  /** Where SQLite's group commit runs: a worker thread (event loop never blocks on fsync) or inline. */
+  SQLITE_WRITER: z.enum(['worker', 'inline']).default('worker'),
+  SQLITE_BUSY_TIMEOUT_MS: int(0).default(5000),
   KURRENTDB_CONNECTION_STRING: z.string().optional(),
   SNAPSHOT_EVERY: int(1).default(100),
   ACTOR_CACHE_SIZE: int(1).default(10_000),
