@@ -1,4 +1,4 @@
-import { createHash, createPublicKey, sign, verify, type JsonWebKey, type KeyObject } from 'node:crypto'
+import { createHash, createPublicKey, sign, verify, type KeyObject } from 'node:crypto'
 import { canonicalJson } from './binding.js'
 import type { BuildInfo } from './build-info.js'
 
@@ -86,12 +86,17 @@ export type DsseVerification =
   | { ok: true; keyid: string; payload: Buffer; statement: InTotoStatement; digest: Buffer }
   | { ok: false; reason: string }
 
+/** The part of a JWKS the DSSE verifier reads. */
+export interface JwksLike {
+  keys: ReadonlyArray<{ kty?: unknown; crv?: unknown; x?: unknown; y?: unknown; kid?: unknown }>
+}
+
 /**
  * Verifies a DSSE envelope against a JWKS (ES256 keys): some signature by a listed key
  * over PAE(payloadType, payload); then that the payload is an in-toto v1 statement with
  * an SLSA v1 predicate. Accepts DER or raw (r‖s) ECDSA signatures.
  */
-export function verifyDsse(envelope: DsseEnvelope, jwks: { keys: (JsonWebKey & { kid?: string })[] }): DsseVerification {
+export function verifyDsse(envelope: DsseEnvelope, jwks: JwksLike): DsseVerification {
   if (typeof envelope?.payload !== 'string' || typeof envelope.payloadType !== 'string' || !Array.isArray(envelope.signatures)) {
     return { ok: false, reason: 'not a DSSE envelope' }
   }
@@ -108,7 +113,7 @@ export function verifyDsse(envelope: DsseEnvelope, jwks: { keys: (JsonWebKey & {
       const ok =
         sig.length === 64 ? verify('sha256', message, { key, dsaEncoding: 'ieee-p1363' }, sig) : verify('sha256', message, key, sig)
       if (ok) {
-        keyid = jwk.kid ?? s.keyid
+        keyid = typeof jwk.kid === 'string' ? jwk.kid : s.keyid
         break
       }
     }

@@ -142,7 +142,7 @@ export async function evaluateGatewayTrust(options: EvaluateGatewayTrustOptions)
   try {
     const r = await get('/api/attestation/provenance')
     if (r.status !== 200) throw new Error(`status ${r.status}`)
-    const verified = verifyDsse(r.body as DsseEnvelope, jwks as never)
+    const verified = verifyDsse(r.body as DsseEnvelope, jwks)
     if (!verified.ok) out.reasons.push(`provenance_invalid: ${verified.reason}`)
     else {
       out.provenanceDigest = verified.digest.toString('hex')
