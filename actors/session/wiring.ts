@@ -1,9 +1,11 @@
 import type { Logger } from 'pino'
 import type { Config } from '../../config.js'
-import { loadAgents, type AgentRegistry } from '../../agents/load-agents.js'
+import type { LocalAccount } from 'viem'
+import { DEFAULT_AGENTS_DIR, loadAgents, type AgentRegistry } from '../../agents/load-agents.js'
 import { createModelCaller } from '../../connectors/anthropic/call-model.js'
 import type { DelegationKey } from '../../connectors/mcp/delegated-token.js'
-import { createMcpExecutor, type McpExecutor, type X402Payer } from '../../connectors/mcp/executor.js'
+import { createMcpExecutor, type McpExecutor } from '../../connectors/mcp/executor.js'
+import { createX402Payer } from '../../connectors/mcp/x402.js'
 import { operatorSigner } from '../../connectors/mcp/operator-fetch.js'
 import type { EventStore, RecordedEvent, SnapshotStore } from '../../store/types.js'
 import type { Route } from '../../transport/route.js'
@@ -15,7 +17,10 @@ import { walletSessionLedger, type WalletHostLike } from './ledger-port.js'
 import { SessionService } from './service.js'
 
 export interface CreateChatParameters {
-  config: Pick<Config, 'ANTHROPIC_BASE_URL' | 'MCP_GATEWAY_URL' | 'OPERATOR_PRIVATE_KEY' | 'CHAIN_ID' | 'SNAPSHOT_EVERY' | 'ACTOR_CACHE_SIZE'>
+  config: Pick<
+    Config,
+    'ANTHROPIC_BASE_URL' | 'MCP_GATEWAY_URL' | 'MCP_AUDIENCE' | 'OPERATOR_PRIVATE_KEY' | 'CHAIN_ID' | 'USDC_ADDRESS' | 'X402_MAX_PER_CALL' | 'CHAT_DEDUPE_WINDOW_MS' | 'AGENTS_DIRS'
+  >
   store: EventStore
   snapshots?: SnapshotStore
   live: { onStream(streamId: string, listener: (e: RecordedEvent) => void): () => void }
@@ -28,12 +33,11 @@ export interface CreateChatParameters {
   signingKey: DelegationKey
   /** The gateway's public URL (JWT issuer), read at call time. */
   publicUrl: () => string
-  /** Extra agent-definition folders (default: the shipped agents only). */
-  agentsDirs?: string[]
-  /** x402 payer for paid tools (absent: paid tools are refused). */
-  x402?: X402Payer
-  /** Resent-message window (ms). */
-  dedupeWindowMs?: number
+  /**
+   * The wallet's deposit account (DEPOSIT_MNEMONIC keyring at the wallet's deposit index),
+   * used to pay x402 tools; absent (or X402_MAX_PER_CALL=0) refuses paid tools.
+   */
+  depositAccount?: (wallet: string) => Promise<LocalAccount | undefined>
 }
 
 export interface Chat {
@@ -51,16 +55,22 @@ export interface Chat {
 
 /** Builds the chat feature (agents, sessions, model loop, MCP) from config and the shared adapters. */
 export async function createChat(p: CreateChatParameters): Promise<Chat> {
-  const agents = await loadAgents(p.agentsDirs)
+  const agents = await loadAgents([DEFAULT_AGENTS_DIR, ...p.config.AGENTS_DIRS])
+  const ledger = walletSessionLedger(p.wallets, availableBalance)
+  const x402 =
+    p.depositAccount === undefined || p.config.X402_MAX_PER_CALL === 0n
+      ? undefined
+      : createX402Payer({ chainId: p.config.CHAIN_ID, asset: p.config.USDC_ADDRESS, maxPerCall: p.config.X402_MAX_PER_CALL, ledger, depositAccount: p.depositAccount })
   const mcp =
     p.config.MCP_GATEWAY_URL === undefined
       ? undefined
       : createMcpExecutor({
           url: p.config.MCP_GATEWAY_URL,
+          ...(p.config.MCP_AUDIENCE === undefined ? {} : { audience: p.config.MCP_AUDIENCE }),
           issuer: p.publicUrl,
           key: p.signingKey,
           ...(p.config.OPERATOR_PRIVATE_KEY === undefined ? {} : { operator: operatorSigner(p.config.OPERATOR_PRIVATE_KEY as `0x${string}`, p.config.CHAIN_ID) }),
-          ...(p.x402 === undefined ? {} : { x402: p.x402 }),
+          ...(x402 === undefined ? {} : { x402 }),
         })
   const getProviderKey = (address: string, provider: 'anthropic') => p.vault.getProviderKey(address, provider)
   const sessions = new SessionService({
@@ -69,9 +79,9 @@ export async function createChat(p: CreateChatParameters): Promise<Chat> {
     agents,
     callModel: createModelCaller(p.config.ANTHROPIC_BASE_URL === undefined ? {} : { baseURL: p.config.ANTHROPIC_BASE_URL }),
     ...(mcp === undefined ? {} : { mcp }),
-    ledger: walletSessionLedger(p.wallets, availableBalance),
+    ledger,
     getProviderKey,
-    ...(p.dedupeWindowMs === undefined ? {} : { dedupeWindowMs: p.dedupeWindowMs }),
+    dedupeWindowMs: p.config.CHAT_DEDUPE_WINDOW_MS,
     onError: (err, where) => p.logger.error({ err, where }, 'chat session effect failed'),
   })
   const routes = [...agentRoutes({ agents }), ...sessionRoutes({ sessions, agents, store: p.store, live: p.live, getProviderKey })]
