@@ -127,7 +127,7 @@ export function createChain(p: CreateChainParameters): Chain {
       if (handlers) {
         const work = index.pending().filter((w) => w.kind === 'withdrawal' || canSettle)
         if (work.length > 0) log.info({ count: work.length }, 'chain: resuming unfinished transfers')
-        void handlers.resume(wallets, work)
+        void handlers.resume(wallets, work).catch((err: unknown) => log.error({ err: (err as Error).message }, 'chain: resuming transfers failed'))
       }
       const checkpoint = eventStoreCheckpoint({ store: p.store, streamId: `chainwatch-${config.CHAIN_ID}-${config.USDC_ADDRESS.toLowerCase()}` })
       watcher = startDepositWatcher({

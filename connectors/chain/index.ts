@@ -1,0 +1,10 @@
+// Public entry of the chain connector (what main.ts and routes import).
+export { createChain, type Chain, type CreateChainParameters } from './wiring.js'
+export { depositInstructions, type DepositInstructions } from './deposit-instructions.js'
+export { createChainPort, authorizationNonce, AuthorizationCanceledError, type ChainConnector, type CreateChainPortParameters } from './create-chain-port.js'
+export { createDepositKeyring, resolveDepositMnemonic, isValidMnemonic, type DepositKeyring } from './deposit-keys.js'
+export { startDepositWatcher, type DepositWatcher, type DepositWatcherCheckpoint, type StartDepositWatcherParameters } from './deposit-watcher.js'
+export { startWalletChainIndex, type WalletChainIndex, type PendingChainWork } from './wallet-chain-index.js'
+export { createWalletChainEffects, depositWatcherSink, type WalletActors, type WalletChainPort } from './wallet-effects.js'
+export { eventStoreCheckpoint } from './checkpoint.js'
+export type { Address, ChainLogger, ChainPort, DepositObservation, Hex } from './types.js'
