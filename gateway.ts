@@ -153,6 +153,7 @@ export async function startGateway(config: Config, options: StartGatewayOptions 
       (closed ??= (async () => {
         await server.close(config.SHUTDOWN_GRACE_MS)
         await live.stop()
+        vault.close()
         await pool.destroy()
         await store.close()
         logger.info('gateway stopped')
