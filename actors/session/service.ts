@@ -5,7 +5,7 @@ import type { CallModel, ModelTool, ModelUsage } from '../../connectors/anthropi
 import type { McpExecutor } from '../../connectors/mcp/executor.js'
 import { maxCost, priceTurn } from '../../pricing/price-turn.js'
 import { DomainError, GatewayError, NotFoundError } from '../../shared/errors.js'
-import type { EventStore, SnapshotStore } from '../../store/types.js'
+import type { EventStore, RecordedEvent, SnapshotStore } from '../../store/types.js'
 import { ActorHost } from '../runtime/host.js'
 import type { EffectCall, EffectContext } from '../runtime/types.js'
 import type { SessionCommand } from './commands.js'
@@ -74,6 +74,7 @@ export function estimatePromptTokens(parts: unknown[]): number {
 export class SessionService {
   readonly host: ActorHost<typeof sessionDefinition.machine, SessionCommand, any>
   readonly deltas = new DeltaBus()
+  readonly #committed = new Map<string, Set<(e: RecordedEvent) => void>>()
   readonly #p: SessionServiceParameters
   readonly #now: () => Date
   readonly #newId: () => string
@@ -85,8 +86,17 @@ export class SessionService {
     this.#now = p.now ?? (() => new Date())
     this.#newId = p.newId ?? randomUUID
     this.#window = p.dedupeWindowMs ?? 10 * 60_000
-    const bind = (fn: (a: any, ctx: EffectContext<SessionCommand>) => Promise<void>, where: string) => (action: EffectCall, ctx: EffectContext<SessionCommand>) =>
-      fn.call(this, action.params, ctx).catch((e: unknown) => this.#p.onError?.(e, where))
+    const bind = (fn: (a: any, ctx: EffectContext<SessionCommand>) => Promise<void>, where: string) => (action: EffectCall, ctx: EffectContext<SessionCommand>) => {
+      const publishing: EffectContext<SessionCommand> = {
+        ...ctx,
+        send: async (command, metadata) => {
+          const r = await ctx.send(command, metadata)
+          this.#publish(ctx.actorId, r)
+          return r
+        },
+      }
+      return fn.call(this, action.params, publishing).catch((e: unknown) => this.#p.onError?.(e, where))
+    }
     this.host = new ActorHost({
       definition: sessionDefinition,
       store: p.store,
@@ -105,6 +115,35 @@ export class SessionService {
 
   streamId(sessionId: string): string {
     return this.host.streamId(sessionId)
+  }
+
+  /**
+   * Events this process committed to a session, delivered at once (the live feed brings
+   * them too, a little later, and brings other processes' events; readers dedupe by revision).
+   */
+  onCommitted(sessionId: string, listener: (e: RecordedEvent) => void): () => void {
+    let set = this.#committed.get(sessionId)
+    if (set === undefined) {
+      set = new Set()
+      this.#committed.set(sessionId, set)
+    }
+    set.add(listener)
+    return () => {
+      set.delete(listener)
+      if (set.size === 0) this.#committed.delete(sessionId)
+    }
+  }
+
+  #publish(sessionId: string, result: unknown): void {
+    const set = this.#committed.get(sessionId)
+    if (set === undefined) return
+    for (const e of (result as { events?: RecordedEvent[] }).events ?? []) for (const l of set) l(e)
+  }
+
+  async #send(sessionId: string, command: SessionCommand): Promise<Awaited<ReturnType<typeof this.host.send>>> {
+    const r = await this.host.send(sessionId, command)
+    this.#publish(sessionId, r)
+    return r
   }
 
   /** The session's state; `undefined` when it does not exist (or was deleted). */
@@ -173,7 +212,7 @@ export class SessionService {
     const reservationId = `${turnId}:1`
     await this.#p.ledger.reserve({ wallet: p.wallet, agentId: agent.id, reservationId, amount, purpose: `chat turn ${turnId}` })
     try {
-      const r = await this.host.send(p.sessionId, {
+      const r = await this.#send(p.sessionId, {
         type: 'StartTurn',
         turnId,
         text: p.text,
@@ -201,7 +240,7 @@ export class SessionService {
     if ((await this.get(sessionId)) === undefined) throw new NotFoundError('No pending approval with that id in this session', 'approval_not_found')
     clearTimeout(this.#timers.get(approvalId))
     this.#timers.delete(approvalId)
-    await this.host.send(sessionId, { type: 'ResolveApproval', approvalId, approved, reason: 'user' })
+    await this.#send(sessionId, { type: 'ResolveApproval', approvalId, approved, reason: 'user' })
   }
 
   /**
@@ -407,8 +446,8 @@ export class SessionService {
         await this.#p.ledger.release({ wallet, reservationId: turn.reservationId, reason: how === 'failed' ? `turn failed: ${code}` : 'turn interrupted' }).catch((e: unknown) => this.#p.onError?.(e, 'endTurn.release'))
       }
     }
-    if (how === 'failed') await this.host.send(sessionId, { type: 'FailTurn', turnId, code, message, cost })
-    else await this.host.send(sessionId, { type: 'InterruptTurn', turnId, reason: message, cost })
+    if (how === 'failed') await this.#send(sessionId, { type: 'FailTurn', turnId, code, message, cost })
+    else await this.#send(sessionId, { type: 'InterruptTurn', turnId, reason: message, cost })
   }
 }
 

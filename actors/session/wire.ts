@@ -93,12 +93,17 @@ export class SessionWireMerger {
   #pending: TextDelta[] = []
   readonly #gapped = new Set<bigint>()
   #ended = false
+  /** Next stream revision to process: events may arrive twice or out of order from two feeds. */
+  #nextRevision = 0n
+  readonly #early = new Map<bigint, RecordedEvent>()
+  readonly #resumeAt: bigint
 
   constructor(
     private readonly emit: (event: WireEvent, id: string) => void,
     private readonly opts: { turnId?: string; after?: { position: bigint; chars: number } } = {},
   ) {
-    this.#lastPos = opts.after?.position ?? -1n
+    this.#lastPos = -1n
+    this.#resumeAt = opts.after?.position ?? -1n
     if (opts.after !== undefined && opts.after.chars > 0) this.#sent.set(opts.after.position, opts.after.chars)
   }
 
@@ -110,10 +115,28 @@ export class SessionWireMerger {
     return this.#lastPos
   }
 
-  /** A stored event (from replay or live); duplicates and older positions are ignored. */
+  /**
+   * A stored event of the session stream (replay, live feed or the local commit bus, in
+   * any order, possibly twice): processed exactly once, in revision order.
+   */
   stored(e: RecordedEvent): void {
-    if (this.#ended || e.position <= this.#lastPos) return
+    if (this.#ended || e.revision < this.#nextRevision) return
+    if (e.revision > this.#nextRevision) {
+      this.#early.set(e.revision, e)
+      return
+    }
+    this.#process(e)
+    for (let next = this.#early.get(this.#nextRevision); next !== undefined && !this.#ended; next = this.#early.get(this.#nextRevision)) {
+      this.#early.delete(next.revision)
+      this.#process(next)
+    }
+  }
+
+  #process(e: RecordedEvent): void {
+    this.#nextRevision = e.revision + 1n
     this.#lastPos = e.position
+    // Already delivered before the client's Last-Event-ID: advance silently.
+    if (e.position <= this.#resumeAt) return
     const turnId = (e.data as { turnId?: string }).turnId
     if (this.opts.turnId === undefined || turnId === this.opts.turnId) {
       if (e.type === 'ModelResponded') {

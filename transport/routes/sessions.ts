@@ -93,6 +93,10 @@ export async function pumpSession(
     if (buffered !== undefined) buffered.push(e)
     else merger.stored(e)
   })
+  const offLocal = deps.sessions.onCommitted(opts.sessionId, (e) => {
+    if (buffered !== undefined) buffered.push(e)
+    else merger.stored(e)
+  })
   const offDeltas = deps.sessions.deltas.on(opts.sessionId, (d) => merger.delta(d))
   const onAbort = (): void => notify()
   channel.signal.addEventListener('abort', onAbort, { once: true })
@@ -113,6 +117,7 @@ export async function pumpSession(
     }
   } finally {
     offLive()
+    offLocal()
     offDeltas()
     channel.signal.removeEventListener('abort', onAbort)
   }
