@@ -41,7 +41,8 @@ export interface PaidToolHooks {
 }
 
 export interface McpGatewayOptions {
-  jwksUrl: string
+  /** Our JWKS URL (a function when the gateway starts after this fixture). */
+  jwksUrl: string | (() => string)
   audience: string
   /** Operator addresses allowed on the ERC-8128 path. */
   operators: string[]
@@ -64,7 +65,11 @@ function memoryNonceStore(): NonceStore {
 
 /** Starts the MCP gateway fixture on 127.0.0.1:0 (endpoint `${url}`, path /mcp). */
 export async function startMcpGateway(o: McpGatewayOptions): Promise<McpGatewayFixture> {
-  const jwks = createRemoteJWKSet(new URL(o.jwksUrl))
+  let jwksCache: ReturnType<typeof createRemoteJWKSet> | undefined
+  const jwks: ReturnType<typeof createRemoteJWKSet> = ((...args: Parameters<ReturnType<typeof createRemoteJWKSet>>) => {
+    jwksCache ??= createRemoteJWKSet(new URL(typeof o.jwksUrl === 'function' ? o.jwksUrl() : o.jwksUrl))
+    return jwksCache(...args)
+  }) as never
   const verifier = createVerifierClient({
     verifyMessage: ({ address, message, signature }) => verifyMessage({ address, message, signature }),
     nonceStore: memoryNonceStore(),
