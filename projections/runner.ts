@@ -10,7 +10,7 @@ export interface ProjectionRunnerParameters {
   /** SQLite file of the read models (e.g. <DATA_DIR>/projections.sqlite), ':memory:' in tests. */
   file: string
   projections: readonly Projection<any>[]
-  /** Only streams with these prefixes are read (default: every projection sees everything). */
+  /** Only streams with these prefixes are applied (default: every projection sees everything). */
   streamPrefixes?: readonly string[]
   /** Checkpoint name (one per runner). Default 'main'. */
   name?: string
@@ -105,8 +105,10 @@ export class ProjectionRunner {
   /** Starts following the store from the checkpoint (catch-up, then live). */
   start(): void {
     if (this.#loop !== undefined) return
-    const options = this.#p.streamPrefixes === undefined ? { fromPosition: this.#checkpoint } : { fromPosition: this.#checkpoint, streamPrefixes: this.#p.streamPrefixes }
-    const subscription = this.#p.store.subscribeAll(options)
+    // Every event is read (prefixes are filtered here, not by the store) so the in-memory
+    // checkpoint passes skipped events too: waitFor(storeHead) then means "caught up".
+    const subscription = this.#p.store.subscribeAll({ fromPosition: this.#checkpoint })
+    const prefixes = this.#p.streamPrefixes
     this.#subscription = subscription
     this.#loop = (async () => {
       let current: RecordedEvent | undefined
@@ -114,7 +116,10 @@ export class ProjectionRunner {
         for await (const event of subscription) {
           current = event
           if (event.position <= this.#checkpoint) continue
-          this.#apply(event)
+          const relevant =
+            (prefixes === undefined || prefixes.some((p) => event.streamId.startsWith(p))) && this.#p.projections.some((p) => p.canHandle(event))
+          // A skipped event moves only the in-memory checkpoint; after a restart it is skipped again.
+          if (relevant) this.#apply(event)
           this.#checkpoint = event.position
           this.#wake()
         }
@@ -126,7 +131,7 @@ export class ProjectionRunner {
     })()
   }
 
-  /** Resolves once every event up to `position` is applied (read-your-writes for a route). */
+  /** Resolves true once every event up to `position` is applied (read-your-writes; start-up catch-up with the store head). */
   waitFor(position: Position, timeoutMs = 5_000): Promise<boolean> {
     if (this.#checkpoint >= position) return Promise.resolve(true)
     if (this.#failed !== undefined) return Promise.resolve(false)
