@@ -13,12 +13,20 @@ import { startKurrentDbDouble, type KurrentDbDouble } from '../../test/kurrentdb
 import { KurrentDbEventStore } from './kurrentdb-event-store.js'
 
 let double: KurrentDbDouble | undefined
+let appendOnlyDouble: KurrentDbDouble | undefined
+/** Advertises BatchAppend like a real server: the client appends through it. */
 async function sharedDouble(): Promise<KurrentDbDouble> {
   double ??= await startKurrentDbDouble()
   return double
 }
+/** Without BatchAppend: the client's fallback path (plain Append). */
+async function sharedAppendOnlyDouble(): Promise<KurrentDbDouble> {
+  appendOnlyDouble ??= await startKurrentDbDouble({ batchAppend: false })
+  return appendOnlyDouble
+}
 afterAll(async () => {
   await double?.close()
+  await appendOnlyDouble?.close()
 })
 
 function contractOn(connectionString: () => Promise<string>) {
@@ -41,8 +49,12 @@ function contractOn(connectionString: () => Promise<string>) {
 }
 
 eventStoreContract(
-  'kurrentdb (in-process gRPC test double)',
+  'kurrentdb (in-process gRPC test double, BatchAppend)',
   contractOn(async () => (await sharedDouble()).connectionString),
+)
+eventStoreContract(
+  'kurrentdb (in-process gRPC test double, Append only)',
+  contractOn(async () => (await sharedAppendOnlyDouble()).connectionString),
 )
 
 const realServer = process.env.KURRENTDB_CONNECTION_STRING
@@ -67,16 +79,25 @@ async function rejection(promise: Promise<unknown>): Promise<unknown> {
 }
 
 describe('KurrentDbEventStore specifics (test double)', () => {
-  it('uses the double through the real client (Append and Read calls reach it)', async () => {
-    const d = await sharedDouble()
-    const store = new KurrentDbEventStore({ connectionString: d.connectionString })
-    try {
-      const appendsBefore = d.calls.Append ?? 0
-      await store.append('spec-calls', [{ type: 'A', data: {} }])
-      expect(d.calls.Append ?? 0).toBeGreaterThan(appendsBefore)
-      expect(d.log.some((e) => e.streamId === 'spec-calls')).toBe(true)
-    } finally {
-      await store.close()
+  it('goes through the real client to the double: BatchAppend when advertised, else Append', async () => {
+    for (const [d, method] of [
+      [await sharedDouble(), 'BatchAppend'],
+      [await sharedAppendOnlyDouble(), 'Append'],
+    ] as const) {
+      const store = new KurrentDbEventStore({ connectionString: d.connectionString })
+      try {
+        const before = { BatchAppend: d.calls.BatchAppend ?? 0, Append: d.calls.Append ?? 0 }
+        const stream = `spec-calls-${method}-${Date.now()}`
+        // A fresh client opens its own BatchAppend call (one per client, reused).
+        await store.append(stream, [{ type: 'A', data: {} }])
+        await store.append(stream, [{ type: 'B', data: {} }], { expectedRevision: 0n })
+        const other = method === 'BatchAppend' ? 'Append' : 'BatchAppend'
+        expect(d.calls[method] ?? 0).toBeGreaterThan(before[method])
+        expect(d.calls[other] ?? 0).toBe(before[other])
+        expect(d.log.filter((e) => e.streamId === stream).map((e) => e.type)).toEqual(['A', 'B'])
+      } finally {
+        await store.close()
+      }
     }
   })
 

@@ -3,9 +3,10 @@
  * the service definitions that ship inside @kurrent/kurrentdb-client, implementing the
  * parts of the v1 Streams protocol that the real client uses for our adapter's calls:
  *
- * - `Streams/Append` (client streaming: options, then proposed messages): expected
- *   revision any / no_stream / stream_exists / exact, wrong-expected-version responses,
- *   idempotent re-append of the same event ids, one atomic write per call;
+ * - `Streams/BatchAppend` (bidirectional, what the client uses on real servers) and
+ *   `Streams/Append` (client streaming, its fallback): expected revision any / no_stream /
+ *   stream_exists / exact, wrong-expected-version answers (a packed WrongExpectedVersion
+ *   status for BatchAppend), idempotent re-append of the same ids, atomic writes;
  * - `Streams/Read` (server streaming): a stream forwards/backwards from a revision with a
  *   count (StreamNotFound when missing); `$all` forwards/backwards from a position with a
  *   count and a stream-name / event-type filter (prefixes or regex); a subscription to
@@ -17,9 +18,8 @@
  *
  * NOT covered (this is not KurrentDB): clustering, gossip, leader election, persistence,
  * authentication/ACLs, stream metadata ($maxAge, $maxCount…), deletes/tombstones, links
- * and projections, persistent subscriptions, BatchAppend and the v2 protocol (the client
- * uses Append because ServerFeatures lists only Read and Append), stream subscriptions,
- * checkpoints and fell-behind notices, deadlines and message size limits.
+ * and projections, persistent subscriptions, the v2 protocol (multi-stream appends),
+ * stream subscriptions, checkpoints and fell-behind notices, deadlines and size limits.
  */
 import { randomUUID } from 'node:crypto'
 import { createRequire } from 'node:module'
@@ -29,6 +29,9 @@ import type * as StreamsPb from '@kurrent/kurrentdb-client/generated/kurrentdb/p
 import type * as SharedPb from '@kurrent/kurrentdb-client/generated/kurrentdb/protocols/v1/shared_pb.js'
 import type * as FeaturesGrpc from '@kurrent/kurrentdb-client/generated/kurrentdb/protocols/v1/serverfeatures_grpc_pb.js'
 import type * as FeaturesPb from '@kurrent/kurrentdb-client/generated/kurrentdb/protocols/v1/serverfeatures_pb.js'
+import type * as StatusPb from '@kurrent/kurrentdb-client/generated/kurrentdb/protocols/v1/status_pb.js'
+import type * as GoogleAny from 'google-protobuf/google/protobuf/any_pb.js'
+import type * as GoogleEmpty from 'google-protobuf/google/protobuf/empty_pb.js'
 
 // Loaded through the client package so the double speaks with the exact grpc-js and
 // generated message classes the client itself uses (CommonJS modules).
@@ -40,6 +43,9 @@ const pb = clientRequire(`${generated}/streams_pb.js`) as typeof StreamsPb
 const shared = clientRequire(`${generated}/shared_pb.js`) as typeof SharedPb
 const featuresGrpc = clientRequire(`${generated}/serverfeatures_grpc_pb.js`) as typeof FeaturesGrpc
 const featuresPb = clientRequire(`${generated}/serverfeatures_pb.js`) as typeof FeaturesPb
+const statusPb = clientRequire(`${generated}/status_pb.js`) as typeof StatusPb
+const AnyPb = clientRequire('google-protobuf/google/protobuf/any_pb.js') as typeof GoogleAny
+const EmptyPb = clientRequire('google-protobuf/google/protobuf/empty_pb.js') as typeof GoogleEmpty
 const { Timestamp } = clientRequire('google-protobuf/google/protobuf/timestamp_pb.js') as {
   Timestamp: { fromDate(d: Date): unknown }
 }
@@ -72,6 +78,11 @@ export interface KurrentDbDoubleOptions {
   port?: number
   /** Write a few `$`-stream system events at start, as a fresh KurrentDB node has. Default true. */
   systemEvents?: boolean
+  /**
+   * Advertise BatchAppend in ServerFeatures, as real servers do, so the client appends
+   * through it; false: only Append (the client's fallback path). Default true.
+   */
+  batchAppend?: boolean
 }
 
 /** A started double. `connectionString` is what the client (and the adapter) takes. */
@@ -113,7 +124,7 @@ export async function startKurrentDbDouble(options: KurrentDbDoubleOptions = {})
     calls[method] = (calls[method] ?? 0) + 1
   }
 
-  function write(streamId: string, proposed: Omit<DoubleEvent, 'streamId' | 'revision' | 'position' | 'created'>[]): DoubleEvent[] {
+  function write(streamId: string, proposed: readonly Omit<DoubleEvent, 'streamId' | 'revision' | 'position' | 'created'>[]): DoubleEvent[] {
     const stream = streams.get(streamId) ?? []
     const created = BigInt(Date.now()) * 10_000n
     const written: DoubleEvent[] = []
@@ -143,13 +154,65 @@ export async function startKurrentDbDouble(options: KurrentDbDoubleOptions = {})
     appendSystemEvent('$$$scavenges', '$metadata')
   }
 
+  type Proposed = Omit<DoubleEvent, 'streamId' | 'revision' | 'position' | 'created'>
+  type Expectation = { kind: 'any' | 'no_stream' | 'stream_exists' } | { kind: 'revision'; revision: bigint }
+  type Outcome =
+    | { ok: true; last: DoubleEvent | undefined; current: bigint | undefined }
+    | { ok: false; current: bigint | undefined }
+
+  /** One write, as the leader does it: check the expectation, then append all or nothing. */
+  function appendCore(streamId: string, expected: Expectation, proposed: readonly Proposed[]): Outcome {
+    const stream = streams.get(streamId) ?? []
+    const current = stream.length === 0 ? undefined : BigInt(stream.length - 1)
+    // Idempotence (as KurrentDB): the same ids written right after the expected point succeed again.
+    const idem = idempotentMatch(stream, proposed, expected)
+    if (idem !== undefined) return { ok: true, last: idem, current: idem.revision }
+    const ok =
+      expected.kind === 'any' ||
+      (expected.kind === 'no_stream' && current === undefined) ||
+      (expected.kind === 'stream_exists' && current !== undefined) ||
+      (expected.kind === 'revision' && current === expected.revision)
+    if (!ok) {
+      count('WrongExpectedVersion')
+      return { ok: false, current }
+    }
+    if (proposed.length === 0) return { ok: true, last: undefined, current }
+    const written = write(streamId, proposed)
+    const last = written[written.length - 1]!
+    return { ok: true, last, current: last.revision }
+  }
+
+  /** A proposed message of either append flavour, or the reason it is malformed. */
+  function proposedFrom(m: {
+    getId(): SharedPb.UUID | undefined
+    getMetadataMap(): { get(key: string): string | undefined }
+    getData_asU8(): Uint8Array
+    getCustomMetadata_asU8(): Uint8Array
+  }): Proposed | string {
+    const meta = m.getMetadataMap()
+    const type = meta.get('type')
+    const contentType = meta.get('content-type')
+    if (type === undefined) return 'Required metadata property type is missing'
+    if (contentType === undefined) return 'Required metadata property content-type is missing'
+    return {
+      id: uuidToString(m.getId()),
+      type,
+      contentType,
+      data: Buffer.from(m.getData_asU8()),
+      customMetadata: Buffer.from(m.getCustomMetadata_asU8()),
+    }
+  }
+
+  const streamName = (id: SharedPb.StreamIdentifier | undefined): string =>
+    Buffer.from(id?.getStreamName_asU8() ?? new Uint8Array()).toString('utf8')
+
   const append = (
     call: GrpcJs.ServerReadableStream<AppendReq, AppendResp>,
     callback: GrpcJs.sendUnaryData<AppendResp>,
   ): void => {
     count('Append')
     let opts: StreamsPb.AppendReq.Options | undefined
-    const proposed: Omit<DoubleEvent, 'streamId' | 'revision' | 'position' | 'created'>[] = []
+    const proposed: Proposed[] = []
     let failed = false
     const fail = (code: GrpcJs.status, details: string): void => {
       if (failed) return
@@ -163,18 +226,9 @@ export async function startKurrentDbDouble(options: KurrentDbDoubleOptions = {})
       }
       const m = req.getProposedMessage()
       if (m === undefined || opts === undefined) return fail(grpc.status.INVALID_ARGUMENT, 'options must come first')
-      const meta = m.getMetadataMap()
-      const type = meta.get('type')
-      const contentType = meta.get('content-type')
-      if (type === undefined) return fail(grpc.status.INVALID_ARGUMENT, 'Required metadata property type is missing')
-      if (contentType === undefined) return fail(grpc.status.INVALID_ARGUMENT, 'Required metadata property content-type is missing')
-      proposed.push({
-        id: uuidToString(m.getId()),
-        type,
-        contentType,
-        data: Buffer.from(m.getData_asU8()),
-        customMetadata: Buffer.from(m.getCustomMetadata_asU8()),
-      })
+      const p = proposedFrom(m)
+      if (typeof p === 'string') return fail(grpc.status.INVALID_ARGUMENT, p)
+      proposed.push(p)
     })
     call.on('error', () => {
       failed = true
@@ -182,64 +236,126 @@ export async function startKurrentDbDouble(options: KurrentDbDoubleOptions = {})
     call.on('end', () => {
       if (failed) return
       if (opts === undefined) return fail(grpc.status.INVALID_ARGUMENT, 'no options')
-      const streamId = Buffer.from(opts.getStreamIdentifier()?.getStreamName_asU8() ?? new Uint8Array()).toString('utf8')
-      const stream = streams.get(streamId) ?? []
-      const current = stream.length === 0 ? undefined : BigInt(stream.length - 1)
       const C = pb.AppendReq.Options.ExpectedStreamRevisionCase
       const expCase = opts.getExpectedStreamRevisionCase()
-      const expected = expCase === C.REVISION ? BigInt(opts.getRevision()) : undefined
-
-      // Idempotence (as KurrentDB): the same ids written right after the expected point succeed again.
-      const idem = idempotentMatch(stream, proposed, expCase, expected)
-      if (idem !== undefined) return callback(null, success(idem))
-
-      const ok =
-        expCase === C.ANY ||
-        (expCase === C.NO_STREAM && current === undefined) ||
-        (expCase === C.STREAM_EXISTS && current !== undefined) ||
-        (expCase === C.REVISION && current === expected)
-      if (!ok) {
-        count('WrongExpectedVersion')
-        const resp = new pb.AppendResp()
+      const expected: Expectation =
+        expCase === C.REVISION
+          ? { kind: 'revision', revision: BigInt(opts.getRevision()) }
+          : { kind: expCase === C.NO_STREAM ? 'no_stream' : expCase === C.STREAM_EXISTS ? 'stream_exists' : 'any' }
+      const outcome = appendCore(streamName(opts.getStreamIdentifier()), expected, proposed)
+      const resp = new pb.AppendResp()
+      if (!outcome.ok) {
         const w = new pb.AppendResp.WrongExpectedVersion()
-        if (current === undefined) {
+        if (outcome.current === undefined) {
           w.setCurrentNoStream(new shared.Empty())
           w.setNoStream2060(new shared.Empty())
         } else {
-          w.setCurrentRevision(current.toString())
-          w.setCurrentRevision2060(Number(current))
+          w.setCurrentRevision(outcome.current.toString())
+          w.setCurrentRevision2060(Number(outcome.current))
         }
-        if (expCase === C.NO_STREAM) w.setExpectedNoStream(new shared.Empty())
-        else if (expCase === C.STREAM_EXISTS) w.setExpectedStreamExists(new shared.Empty())
-        else if (expected !== undefined) w.setExpectedRevision(expected.toString())
+        if (expected.kind === 'no_stream') w.setExpectedNoStream(new shared.Empty())
+        else if (expected.kind === 'stream_exists') w.setExpectedStreamExists(new shared.Empty())
+        else if (expected.kind === 'revision') w.setExpectedRevision(expected.revision.toString())
+        else w.setExpectedAny(new shared.Empty())
         resp.setWrongExpectedVersion(w)
         return callback(null, resp)
       }
-      if (proposed.length === 0) {
-        const resp = new pb.AppendResp()
-        const s = new pb.AppendResp.Success()
-        if (current === undefined) s.setNoStream(new shared.Empty())
-        else s.setCurrentRevision(current.toString())
-        s.setNoPosition(new shared.Empty())
-        resp.setSuccess(s)
-        return callback(null, resp)
+      const s = new pb.AppendResp.Success()
+      if (outcome.current === undefined) s.setNoStream(new shared.Empty())
+      else s.setCurrentRevision(outcome.current.toString())
+      if (outcome.last === undefined) s.setNoPosition(new shared.Empty())
+      else {
+        const pos = new pb.AppendResp.Position()
+        // KurrentDB reports the write's commit position: the log position of its last record.
+        pos.setCommitPosition(outcome.last.position.toString())
+        pos.setPreparePosition(outcome.last.position.toString())
+        s.setPosition(pos)
       }
-      const written = write(streamId, proposed)
-      callback(null, success(written[written.length - 1]!))
+      resp.setSuccess(s)
+      callback(null, resp)
     })
   }
 
-  function success(last: DoubleEvent): AppendResp {
-    const resp = new pb.AppendResp()
-    const s = new pb.AppendResp.Success()
-    s.setCurrentRevision(last.revision.toString())
-    const pos = new pb.AppendResp.Position()
-    // KurrentDB reports the write's commit position: the log position of its last record.
-    pos.setCommitPosition(last.position.toString())
-    pos.setPreparePosition(last.position.toString())
-    s.setPosition(pos)
-    resp.setSuccess(s)
-    return resp
+  /**
+   * BatchAppend (what the client uses against a real server, which lists it): one
+   * long-lived bidirectional call carrying many appends, each a run of requests with one
+   * correlation id (options first, `is_final` last) answered by one response with that id.
+   */
+  const batchAppend = (call: GrpcJs.ServerDuplexStream<StreamsPb.BatchAppendReq, StreamsPb.BatchAppendResp>): void => {
+    count('BatchAppend')
+    const pending = new Map<string, { options: StreamsPb.BatchAppendReq.Options; proposed: Proposed[]; error?: string }>()
+    call.on('data', (req: StreamsPb.BatchAppendReq) => {
+      const correlation = req.getCorrelationId()
+      const key = uuidToString(correlation)
+      let entry = pending.get(key)
+      if (entry === undefined) {
+        const options = req.getOptions()
+        if (options === undefined) return
+        entry = { options, proposed: [] }
+        pending.set(key, entry)
+      }
+      for (const m of req.getProposedMessagesList()) {
+        const p = proposedFrom(m)
+        if (typeof p === 'string') entry.error = p
+        else entry.proposed.push(p)
+      }
+      if (!req.getIsFinal()) return
+      pending.delete(key)
+      const o = entry.options
+      const C = pb.BatchAppendReq.Options.ExpectedStreamPositionCase
+      const expCase = o.getExpectedStreamPositionCase()
+      const expected: Expectation =
+        expCase === C.STREAM_POSITION
+          ? { kind: 'revision', revision: BigInt(o.getStreamPosition()) }
+          : { kind: expCase === C.NO_STREAM ? 'no_stream' : expCase === C.STREAM_EXISTS ? 'stream_exists' : 'any' }
+      const resp = new pb.BatchAppendResp()
+      resp.setCorrelationId(correlation)
+      resp.setStreamIdentifier(o.getStreamIdentifier())
+      if (entry.error !== undefined) {
+        const status = new statusPb.Status()
+        status.setCode(grpc.status.INVALID_ARGUMENT as number as never)
+        status.setMessage(entry.error)
+        resp.setError(status)
+        call.write(resp)
+        return
+      }
+      const outcome = appendCore(streamName(o.getStreamIdentifier()), expected, entry.proposed)
+      if (!outcome.ok) {
+        // As KurrentDB: a google.rpc.Status whose details pack a WrongExpectedVersion.
+        const w = new shared.WrongExpectedVersion()
+        if (outcome.current === undefined) w.setCurrentNoStream(new EmptyPb.Empty())
+        else w.setCurrentStreamRevision(outcome.current.toString())
+        if (expected.kind === 'no_stream') w.setExpectedNoStream(new EmptyPb.Empty())
+        else if (expected.kind === 'stream_exists') w.setExpectedStreamExists(new EmptyPb.Empty())
+        else if (expected.kind === 'revision') w.setExpectedStreamPosition(expected.revision.toString())
+        else w.setExpectedAny(new EmptyPb.Empty())
+        const details = new AnyPb.Any()
+        details.pack(w.serializeBinary(), 'event_store.client.WrongExpectedVersion')
+        const status = new statusPb.Status()
+        status.setCode(grpc.status.FAILED_PRECONDITION as number as never)
+        status.setMessage('Wrong expected version')
+        status.setDetails(details)
+        resp.setError(status)
+        call.write(resp)
+        return
+      }
+      const s = new pb.BatchAppendResp.Success()
+      if (outcome.current === undefined) s.setNoStream(new EmptyPb.Empty())
+      else s.setCurrentRevision(outcome.current.toString())
+      if (outcome.last === undefined) s.setNoPosition(new EmptyPb.Empty())
+      else {
+        const pos = new shared.AllStreamPosition()
+        pos.setCommitPosition(outcome.last.position.toString())
+        pos.setPreparePosition(outcome.last.position.toString())
+        s.setPosition(pos)
+      }
+      resp.setSuccess(s)
+      call.write(resp)
+    })
+    call.on('end', () => call.end())
+    call.on('error', () => undefined)
+    batchCalls.add(call)
+    call.on('close', () => batchCalls.delete(call))
   }
 
   const read = (call: GrpcJs.ServerWritableStream<ReadReq, ReadResp>): void => {
@@ -344,14 +460,14 @@ export async function startKurrentDbDouble(options: KurrentDbDoubleOptions = {})
     call.on('close', () => liveCalls.delete(call))
   }
 
-  // Both clients (grpc-js and the Rust bridge) ask first. Listing exactly what we serve makes
-  // the JS client use Append (not BatchAppend) and spares the bridge its fallback path.
+  // Both clients (grpc-js and the Rust bridge) ask first. The JS client appends through
+  // BatchAppend when it is listed (as on a real server), else through Append.
   const getSupportedMethods = (_call: unknown, callback: GrpcJs.sendUnaryData<FeaturesPb.SupportedMethods>): void => {
     count('GetSupportedMethods')
     const methods = new featuresPb.SupportedMethods()
     methods.setEventStoreServerVersion('25.0.0-test-double')
     methods.setMethodsList(
-      ['read', 'append'].map((name) => {
+      (options.batchAppend === false ? ['read', 'append'] : ['read', 'append', 'batchappend']).map((name) => {
         const m = new featuresPb.SupportedMethod()
         m.setServiceName('event_store.client.streams.streams')
         m.setMethodName(name)
@@ -362,13 +478,14 @@ export async function startKurrentDbDouble(options: KurrentDbDoubleOptions = {})
   }
 
   const liveCalls = new Set<GrpcJs.ServerWritableStream<ReadReq, ReadResp>>()
+  const batchCalls = new Set<GrpcJs.ServerDuplexStream<StreamsPb.BatchAppendReq, StreamsPb.BatchAppendResp>>()
   let server: GrpcJs.Server | undefined
   let port = options.port ?? 0
 
   async function start(): Promise<void> {
     if (server !== undefined) return
     const s = new grpc.Server()
-    s.addService(streamsGrpc.StreamsService, { read, append } as unknown as GrpcJs.UntypedServiceImplementation)
+    s.addService(streamsGrpc.StreamsService, { read, append, batchAppend } as unknown as GrpcJs.UntypedServiceImplementation)
     s.addService(featuresGrpc.ServerFeaturesService, { getSupportedMethods } as unknown as GrpcJs.UntypedServiceImplementation)
     port = await new Promise<number>((resolve, reject) => {
       s.bindAsync(`127.0.0.1:${port}`, grpc.ServerCredentials.createInsecure(), (err, bound) =>
@@ -391,6 +508,14 @@ export async function startKurrentDbDouble(options: KurrentDbDoubleOptions = {})
       }
     }
     liveCalls.clear()
+    for (const c of batchCalls) {
+      try {
+        c.emit('error', { code: grpc.status.UNAVAILABLE, details: 'server stopping' })
+      } catch {
+        // already closed
+      }
+    }
+    batchCalls.clear()
     s.forceShutdown()
   }
 
@@ -417,16 +542,14 @@ export async function startKurrentDbDouble(options: KurrentDbDoubleOptions = {})
 function idempotentMatch(
   stream: readonly DoubleEvent[],
   proposed: readonly { id: string }[],
-  expCase: StreamsPb.AppendReq.Options.ExpectedStreamRevisionCase,
-  expected: bigint | undefined,
+  expected: { kind: string; revision?: bigint },
 ): DoubleEvent | undefined {
   const first = proposed[0]
   if (first === undefined) return undefined
-  const C = pb.AppendReq.Options.ExpectedStreamRevisionCase
   const start =
-    expCase === C.REVISION
-      ? Number(expected! + 1n)
-      : expCase === C.NO_STREAM
+    expected.kind === 'revision'
+      ? Number(expected.revision! + 1n)
+      : expected.kind === 'no_stream'
         ? 0
         : stream.findIndex((e) => e.id === first.id)
   if (start < 0 || start + proposed.length > stream.length) return undefined
