@@ -4,14 +4,25 @@ import { splitPem } from '../attest/amd-certs.js'
 import { computeBuildInfo, PROJECT_ROOT } from '../attest/build-info.js'
 import { parseSnpReport } from '../attest/snp-report.js'
 import { evaluateGatewayTrust } from '../attest/trust.js'
-import { verifySnpReport, type SnpPolicy } from '../attest/verify-snp.js'
+import { verifySnpReport, type SnpPolicy, type TrustRoot } from '../attest/verify-snp.js'
 
 const USAGE = `usage:
   npm run attest -- verify <gateway-url> [--allow <measurement-hex>]... [--allow-debug] [--now <iso>] [--json]
+                                         [--root <Milan|Genoa|Turin>:<ark-then-ask.pem>]...  (default: AMD's pinned roots)
       exit 0 trusted, 2 degraded_hash_mismatch, 3 degraded_no_attestation
   npm run attest -- verify-report <report.bin> --vcek <vcek.der|pem> [--chain <ask_ark.pem>] [--allow-debug] [--now <iso>]
   npm run attest -- parse <report.bin>
   npm run attest -- build-info`
+
+/** `Genoa:/path/ark_ask.pem` → a trust root (the ARK is pinned; the second cert is the ASK). */
+async function readRoot(spec: string): Promise<TrustRoot> {
+  const i = spec.indexOf(':')
+  const product = spec.slice(0, i)
+  if (product !== 'Milan' && product !== 'Genoa' && product !== 'Turin') fail(`--root ${spec}: product must be Milan, Genoa or Turin`)
+  const [ark, ask] = splitPem(await readFile(spec.slice(i + 1), 'utf8'))
+  if (ark === undefined) fail(`--root ${spec}: no certificate in the file`)
+  return ask === undefined ? { product, ark } : { product, ark, ask }
+}
 
 const EXIT = { trusted: 0, degraded_hash_mismatch: 2, degraded_no_attestation: 3 } as const
 
@@ -32,6 +43,7 @@ async function main(argv: string[]): Promise<number> {
       json: { type: 'boolean' },
       vcek: { type: 'string' },
       chain: { type: 'string' },
+      root: { type: 'string', multiple: true },
       help: { type: 'boolean', short: 'h' },
     },
   })
@@ -47,7 +59,8 @@ async function main(argv: string[]): Promise<number> {
   switch (command) {
     case 'verify': {
       if (target === undefined) fail('verify needs a gateway URL')
-      const result = await evaluateGatewayTrust({ gatewayUrl: target, now, allowList, policy })
+      const roots = values.root === undefined ? undefined : await Promise.all(values.root.map(readRoot))
+      const result = await evaluateGatewayTrust({ gatewayUrl: target, now, allowList, policy, ...(roots === undefined ? {} : { roots }) })
       if (values.json === true) print(result)
       else {
         process.stdout.write(`${result.state}  ${target}\n`)
