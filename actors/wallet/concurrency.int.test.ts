@@ -68,9 +68,9 @@ describe('two processes, one SQLite file, one wallet', () => {
     expect(held).toBeLessThanOrEqual(1_000_000n)
     expect(reservedEvents.length).toBe(90) // exactly as many as fit: refusals only when full
     expect(new Set(reservedEvents.map((e) => (e.data as { reservationId: string }).reservationId))).toEqual(new Set(acknowledged))
-    // both processes won some; every other request was refused for balance (no lost or doubled writes)
-    expect(ra!.ok.length).toBeGreaterThan(0)
-    expect(rb!.ok.length).toBeGreaterThan(0)
+    // every request got an answer; every one not held was refused for balance (no lost or doubled writes).
+    // Which process wins how many depends on scheduling, so it is not asserted.
+    for (const r of [ra!, rb!]) expect(r.ok.length + Object.values(r.refused).reduce((s, n) => s + n, 0)).toBe(250)
     expect((ra!.refused.insufficient_balance ?? 0) + (rb!.refused.insufficient_balance ?? 0)).toBe(500 - 90)
     // a fresh host agrees
     const fresh = new ActorHost({ definition: walletDefinition, store })
