@@ -7,7 +7,7 @@ import { WINDOW_KINDS, windowEnd } from '../../actors/wallet/windows.js'
 import type { ProjectionRunner } from '../../projections/runner.js'
 import type { DepositAddressRow } from '../../projections/deposit-addresses.js'
 import type { TransactionRow } from '../../projections/wallet-transactions.js'
-import { DomainError, ForbiddenError } from '../../shared/errors.js'
+import { DomainError, ForbiddenError, UnavailableError } from '../../shared/errors.js'
 import { toTaggedJson } from '../../store/codec.js'
 import type { EventStore, RecordedEvent } from '../../store/types.js'
 import { json, type Route, type ResponseSink } from '../route.js'
@@ -26,6 +26,12 @@ export interface WalletLedgerRoutesDeps {
   withdrawalLimits: WithdrawalLimits
   /** Smallest deposit worth sending (atomic units), shown in depositInstructions. Default 1 USDC. */
   minimumDeposit?: bigint
+  /** The chain's own instructions (connectors/chain depositInstructions()); defaults describe Base USDC. */
+  depositInstructions?: Record<string, unknown>
+  /** Extra deposit-address check (e.g. chain.isDepositAddress); the deposit-addresses projection is always consulted. */
+  isDepositAddress?: (address: string) => boolean
+  /** False when withdrawals cannot be broadcast (no relayer): POST /wallet/withdrawals answers 503. Default true. */
+  withdrawalsEnabled?: boolean
   now?: () => Date
   newId?: () => string
 }
@@ -159,8 +165,9 @@ export function walletLedgerRoutes(deps: WalletLedgerRoutesDeps): Route[] {
             token: 'USDC',
             tokenAddress: deps.usdcAddress,
             decimals: 6,
-            minimumDeposit: minimumDeposit.toString(),
             warning: 'Send only USDC on Base to this address. Other tokens or networks are lost.',
+            ...deps.depositInstructions,
+            minimumDeposit: minimumDeposit.toString(),
           },
         })
       },
@@ -207,10 +214,13 @@ export function walletLedgerRoutes(deps: WalletLedgerRoutesDeps): Route[] {
       path: '/wallet/withdrawals',
       body: withdrawalBody,
       handler: async (ctx) => {
+        if (deps.withdrawalsEnabled === false)
+          throw new UnavailableError('withdrawals_unavailable', 'Withdrawals are not configured on this gateway (no relayer)')
         const wallet = ctx.auth!.sub
         const deposit = await depositOf(wallet)
         const to = ctx.body.to
-        const isDeposit = deps.projections.get<DepositAddressRow>('deposit-addresses', to.toLowerCase()) !== undefined
+        const isDeposit =
+          deps.projections.get<DepositAddressRow>('deposit-addresses', to.toLowerCase()) !== undefined || deps.isDepositAddress?.(to) === true
         try {
           const result = await deps.wallets.send(wallet, {
             type: 'RequestWithdrawal',
