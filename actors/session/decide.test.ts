@@ -37,7 +37,7 @@ function run(commands: SessionCommand[], iso?: string) {
 }
 
 const create: SessionCommand = { type: 'CreateSession', sessionId: 's1', agentId: 'assistant', wallet: '0xA1', model: 'haiku' }
-const start = (text = 'hi', key = 'k1'): SessionCommand => ({ type: 'StartTurn', turnId: 't1', text, idempotencyKey: key, model: 'claude-haiku-4-5', reservationId: 't1:1', reserved: 1000n, dedupeWindowMs: 60_000 })
+const start = (text = 'hi', key = 'k1'): Extract<SessionCommand, { type: 'StartTurn' }> => ({ type: 'StartTurn', turnId: 't1', text, idempotencyKey: key, model: 'claude-haiku-4-5', reservationId: 't1:1', reserved: 1000n, dedupeWindowMs: 60_000 })
 const usage = { inputTokens: 10, outputTokens: 5, cacheWriteTokens: 0, cacheReadTokens: 0 }
 const respond = (call: number, content: any[], max = 8): SessionCommand => ({
   type: 'RecordModelResponse',
