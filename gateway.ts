@@ -167,6 +167,10 @@ function openStore(config: Config, dataDir: string): { store: EventStore; snapsh
     const store = new KurrentDbEventStore({ connectionString: config.KURRENTDB_CONNECTION_STRING })
     return { store, snapshots: store.snapshots }
   }
-  const store = new SqliteEventStore({ file: resolve(config.SQLITE_FILE ?? join(dataDir, 'events.sqlite')) })
+  const store = new SqliteEventStore({
+    file: resolve(config.SQLITE_FILE ?? join(dataDir, 'events.sqlite')),
+    writer: config.SQLITE_WRITER,
+    busyTimeoutMs: config.SQLITE_BUSY_TIMEOUT_MS,
+  })
   return { store, snapshots: store.snapshots }
 }
