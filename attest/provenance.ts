@@ -109,9 +109,13 @@ export function verifyDsse(envelope: DsseEnvelope, jwks: JwksLike): DsseVerifica
     const sig = Buffer.from(String(s.sig), 'base64')
     for (const jwk of candidates) {
       if (typeof jwk.x !== 'string' || typeof jwk.y !== 'string') continue
-      const key = createPublicKey({ key: { kty: 'EC', crv: 'P-256', x: jwk.x, y: jwk.y }, format: 'jwk' })
-      const ok =
-        sig.length === 64 ? verify('sha256', message, { key, dsaEncoding: 'ieee-p1363' }, sig) : verify('sha256', message, key, sig)
+      let ok = false
+      try {
+        const key = createPublicKey({ key: { kty: 'EC', crv: 'P-256', x: jwk.x, y: jwk.y }, format: 'jwk' })
+        ok = sig.length === 64 ? verify('sha256', message, { key, dsaEncoding: 'ieee-p1363' }, sig) : verify('sha256', message, key, sig)
+      } catch {
+        ok = false // a malformed key or signature is simply not a valid signature
+      }
       if (ok) {
         keyid = typeof jwk.kid === 'string' ? jwk.kid : s.keyid
         break

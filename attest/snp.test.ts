@@ -235,3 +235,18 @@ describe('verifySnpReport (generated chains)', () => {
     expect(() => parseCertTable(new Uint8Array(10))).toThrow(/not terminated/)
   })
 })
+
+describe('verifySnpReport (hostile input)', () => {
+  it('fails, never throws, on garbage certificates', () => {
+    for (const certificates of [
+      { vcek: new Uint8Array([0x30, 0x03, 0x02, 0x01, 0x00]) },
+      { vcek: VCEK, ask: 'not a pem' },
+      { vcek: VCEK, ark: new Uint8Array([0x30, 0x82, 0xff, 0xff]) },
+      { vcek: 'garbage' },
+    ]) {
+      const r = verifySnpReport({ ...REAL_INPUT, certificates })
+      expect(r.ok).toBe(false)
+      expect(r.reasons.length).toBeGreaterThan(0)
+    }
+  })
+})

@@ -119,7 +119,13 @@ export async function evaluateGatewayTrust(options: EvaluateGatewayTrustOptions)
     ...(options.roots !== undefined ? { roots: options.roots } : {}),
     ...(options.policy !== undefined ? { policy: options.policy } : {}),
   }
-  const result = await (options.verify ?? verifySnpReport)(input)
+  let result: VerifySnpResult
+  try {
+    result = await (options.verify ?? verifySnpReport)(input)
+  } catch (err) {
+    out.reasons.push(`report_invalid: verification failed to run (${(err as Error).message})`)
+    return out
+  }
   out.warnings.push(...result.warnings)
   if (result.product !== undefined) out.product = result.product
   if (!result.ok || result.report === undefined) {

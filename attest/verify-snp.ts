@@ -126,6 +126,16 @@ function signedBy(child: X509Certificate, parent: X509Certificate): boolean {
  * REPORT_DATA. Pure (no I/O); collects every failure instead of stopping at the first.
  */
 export function verifySnpReport(input: VerifySnpInput): VerifySnpResult {
+  try {
+    return verifyUnchecked(input)
+  } catch (err) {
+    // Certificates come from the host being judged: malformed ones must fail, not throw.
+    const message = `verification aborted: ${(err as Error).message}`
+    return { ok: false, reasons: [`verification_error: ${message}`], failures: [{ code: 'verification_error', message }], warnings: [] }
+  }
+}
+
+function verifyUnchecked(input: VerifySnpInput): VerifySnpResult {
   const failures: VerifyFailure[] = []
   const warnings: string[] = []
   const fail = (code: string, message: string): void => {
