@@ -177,7 +177,9 @@ export class KurrentDbEventStore implements EventStore {
       const streamState: AppendStreamState = head === undefined ? 'no_stream' : head.revision
       try {
         const result = await this.#client.appendToStream(streamId, data, { streamState, requiresLeader: true })
-        const position = result.position === undefined ? undefined : toPosition(result.position)
+        // The write's commit position is the log position of its last event. (Its prepare
+        // position has meant different things across server versions: not used.)
+        const position = result.position === undefined ? undefined : BigInt(result.position.commit)
         if (position === undefined) throw new GatewayError('store_error', 'KurrentDB did not report the position of an append')
         if (cacheable) this.#remember(streamId, { revision, hash: prevHash })
         else this.#heads.delete(streamId)

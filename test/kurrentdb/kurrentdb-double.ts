@@ -157,7 +157,7 @@ export async function startKurrentDbDouble(options: KurrentDbDoubleOptions = {})
   type Proposed = Omit<DoubleEvent, 'streamId' | 'revision' | 'position' | 'created'>
   type Expectation = { kind: 'any' | 'no_stream' | 'stream_exists' } | { kind: 'revision'; revision: bigint }
   type Outcome =
-    | { ok: true; last: DoubleEvent | undefined; current: bigint | undefined }
+    | { ok: true; first: DoubleEvent | undefined; last: DoubleEvent | undefined; current: bigint | undefined }
     | { ok: false; current: bigint | undefined }
 
   /** One write, as the leader does it: check the expectation, then append all or nothing. */
@@ -166,7 +166,7 @@ export async function startKurrentDbDouble(options: KurrentDbDoubleOptions = {})
     const current = stream.length === 0 ? undefined : BigInt(stream.length - 1)
     // Idempotence (as KurrentDB): the same ids written right after the expected point succeed again.
     const idem = idempotentMatch(stream, proposed, expected)
-    if (idem !== undefined) return { ok: true, last: idem, current: idem.revision }
+    if (idem !== undefined) return { ok: true, first: idem, last: idem, current: idem.revision }
     const ok =
       expected.kind === 'any' ||
       (expected.kind === 'no_stream' && current === undefined) ||
@@ -176,10 +176,10 @@ export async function startKurrentDbDouble(options: KurrentDbDoubleOptions = {})
       count('WrongExpectedVersion')
       return { ok: false, current }
     }
-    if (proposed.length === 0) return { ok: true, last: undefined, current }
+    if (proposed.length === 0) return { ok: true, first: undefined, last: undefined, current }
     const written = write(streamId, proposed)
     const last = written[written.length - 1]!
-    return { ok: true, last, current: last.revision }
+    return { ok: true, first: written[0], last, current: last.revision }
   }
 
   /** A proposed message of either append flavour, or the reason it is malformed. */
@@ -266,9 +266,11 @@ export async function startKurrentDbDouble(options: KurrentDbDoubleOptions = {})
       if (outcome.last === undefined) s.setNoPosition(new shared.Empty())
       else {
         const pos = new pb.AppendResp.Position()
-        // KurrentDB reports the write's commit position: the log position of its last record.
+        // The write's commit position is the log position of its last record. For prepare,
+        // current servers repeat the commit position and older ones gave the transaction's
+        // (first record's) position: the double does the latter, so nothing may rely on it.
         pos.setCommitPosition(outcome.last.position.toString())
-        pos.setPreparePosition(outcome.last.position.toString())
+        pos.setPreparePosition(outcome.first!.position.toString())
         s.setPosition(pos)
       }
       resp.setSuccess(s)
@@ -346,7 +348,7 @@ export async function startKurrentDbDouble(options: KurrentDbDoubleOptions = {})
       else {
         const pos = new shared.AllStreamPosition()
         pos.setCommitPosition(outcome.last.position.toString())
-        pos.setPreparePosition(outcome.last.position.toString())
+        pos.setPreparePosition(outcome.first!.position.toString())
         s.setPosition(pos)
       }
       resp.setSuccess(s)
