@@ -70,7 +70,7 @@ async function readStream(res: Response, isText: (frame: string) => boolean, t0:
 async function main(): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'chat-bench-'))
   const fx = await startAnthropicFixture({ record: false, respond: () => textTurn(REPLY, { input_tokens: 900, output_tokens: 60, cache_read_input_tokens: 2000 }) })
-  const store = await SqliteEventStore.open({ file: join(dir, 'events.db') })
+  const store = await SqliteEventStore.open({ file: join(dir, 'events.db'), writer: 'worker' }) // as the gateway (SQLITE_WRITER=worker)
   const logger = pino({ level: 'silent' })
   const live = new LiveFeed(store, logger)
   await live.start()

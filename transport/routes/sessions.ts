@@ -185,6 +185,8 @@ export function sessionRoutes(deps: SessionRoutesDeps): Route[] {
       method: 'POST',
       path: '/agents/:id/sessions/:sid/chat',
       body: chatBody,
+      // Up to 10 images in base64 ride in the body.
+      bodyLimit: 16 * 1024 * 1024,
       handler: async (ctx) => {
         const a = auth(ctx)
         const agent = agentOr404(agents, ctx.params.id)
