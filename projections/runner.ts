@@ -65,6 +65,8 @@ export class ProjectionRunner {
     db.pragma('journal_mode = WAL')
     // A read model is rebuildable from the store: NORMAL is durable enough and ~20× cheaper per commit.
     db.pragma('synchronous = NORMAL')
+    // Two gateway processes may share one projections file: wait for the other's write lock.
+    db.pragma('busy_timeout = 5000')
     db.exec(SCHEMA)
     this.#db = db
     this.#stmt = {
@@ -78,9 +80,11 @@ export class ProjectionRunner {
       count: db.prepare('SELECT count(*) AS n FROM rows WHERE projection = ? AND owner = ?'),
       owners: db.prepare('SELECT value FROM rows WHERE projection = ? ORDER BY key'),
     }
-    const row = db.prepare<[string], { position: bigint }>('SELECT position FROM checkpoints WHERE name = ?').get(this.#name)
-    this.#checkpoint = row?.position ?? 0n
-    this.#apply = db.transaction((event: RecordedEvent) => {
+    const readCheckpoint = db.prepare<[string], { position: bigint }>('SELECT position FROM checkpoints WHERE name = ?')
+    this.#checkpoint = readCheckpoint.get(this.#name)?.position ?? 0n
+    const apply = db.transaction((event: RecordedEvent) => {
+      // Another process sharing this file may have applied it already: apply each event once.
+      if ((readCheckpoint.get(this.#name)?.position ?? 0n) >= event.position) return
       for (const projection of this.#p.projections) {
         if (!projection.canHandle(event)) continue
         const { key, owner } = projection.keyOf(event)
@@ -95,6 +99,8 @@ export class ProjectionRunner {
       }
       this.#stmt.checkpoint.run(this.#name, event.position)
     })
+    // IMMEDIATE: take the write lock before reading the checkpoint (no lock-upgrade deadlock between processes).
+    this.#apply = (event) => apply.immediate(event)
   }
 
   /** Position of the last applied event. */

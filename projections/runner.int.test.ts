@@ -1,0 +1,42 @@
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { afterAll, expect, it } from 'vitest'
+import { SqliteEventStore } from '../store/sqlite/sqlite-event-store.js'
+import { ProjectionRunner } from './runner.js'
+import { walletTransactionsProjection, type TransactionRow } from './wallet-transactions.js'
+import { walletBalancesProjection, type BalanceRow } from './wallet-balances.js'
+
+const dir = mkdtempSync(join(tmpdir(), 'runner-'))
+afterAll(() => rmSync(dir, { recursive: true, force: true }))
+const AT = '2026-11-25T12:00:00.000Z'
+
+it('two runners can share one projections file (same result, no lock errors); a restarted runner resumes from the checkpoint', async () => {
+  const store = await SqliteEventStore.open({ file: join(dir, 'events.sqlite') })
+  const file = join(dir, 'proj.sqlite')
+  const projections = [walletBalancesProjection, walletTransactionsProjection]
+  const a = new ProjectionRunner({ store, file, projections, streamPrefixes: ['wallet-'] })
+  const b = new ProjectionRunner({ store, file, projections, streamPrefixes: ['wallet-'] })
+  a.start()
+  b.start()
+  const w = '0x' + 'c'.repeat(40)
+  for (let i = 0; i < 50; i++) {
+    await store.append(`wallet-${w}`, [{ type: 'DepositDetected', data: { txHash: `0x${i}`, logIndex: 0, amount: 10n, blockNumber: BigInt(i + 1), at: AT } }])
+    await store.append('session-x', [{ type: 'Other', data: {} }])
+  }
+  const head = await store.headPosition()
+  expect(await a.waitFor(head)).toBe(true)
+  expect(await b.waitFor(head)).toBe(true)
+  expect(a.get<BalanceRow>('wallet-balances', w)?.ledger.onChainBalance).toBe(500n)
+  expect(a.list<TransactionRow>('wallet-transactions', w, 100, 0).total).toBe(50)
+  await b.close()
+  await a.close()
+  // restart: resumes after the stored checkpoint, nothing applied twice
+  await store.append(`wallet-${w}`, [{ type: 'DepositDetected', data: { txHash: '0xlast', logIndex: 0, amount: 1n, blockNumber: 99n, at: AT } }])
+  const c = new ProjectionRunner({ store, file, projections, streamPrefixes: ['wallet-'] })
+  c.start()
+  expect(await c.waitFor(await store.headPosition())).toBe(true)
+  expect(c.get<BalanceRow>('wallet-balances', w)?.ledger.onChainBalance).toBe(501n)
+  await c.close()
+  await store.close()
+})
