@@ -189,7 +189,11 @@ export class KurrentDbEventStore implements EventStore {
           this.#heads.delete(streamId)
           const actual = error.actualState === 'no_stream' ? 'no_stream' : error.actualState
           const retryable = (expected === 'any' || (expected === 'stream_exists' && actual !== 'no_stream')) && attempt < this.#maxChainRetries
-          if (retryable) continue
+          if (retryable) {
+            // Many writers on one stream: a little jitter keeps them from colliding in lockstep.
+            if (attempt > 1) await sleep(Math.random() * Math.min(attempt, 20) * 2)
+            continue
+          }
           throw new ConcurrencyError(streamId, expected, typeof actual === 'bigint' || actual === 'no_stream' ? actual : 'no_stream')
         }
         throw translate(error, 'append')
