@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto'
 import { chmodSync, mkdirSync, openSync, closeSync, readFileSync, writeSync, statSync, renameSync } from 'node:fs'
 import { dirname } from 'node:path'
+import { loadOrCreateSealedSecret, type TpmOptions } from '../attest/tpm.js'
 
 /** Where a secret came from; reported truthfully in the security posture (API §16). */
 export type KeySource = 'env_fallback' | 'file' | 'generated' | 'tpm_pcr'
@@ -42,6 +43,11 @@ export function loadOrCreateSecret(opts: LoadOrCreateSecretOptions): LoadedSecre
 /** A random 32-byte secret, base64url (43 chars) — the default `generate`. */
 export function randomSecret(bytes = 32): Buffer {
   return randomBytes(bytes)
+}
+
+/** The trimmed contents of a secret file, undefined when absent or empty. */
+export function readSecretFileIfAny(file: string): string | undefined {
+  return readSecretFile(file)
 }
 
 function readSecretFile(file: string): string | undefined {
@@ -92,4 +98,26 @@ export function writeSecretFile(file: string, value: string): void {
     closeSync(fd)
   }
   renameSync(tmp, file)
+}
+
+/**
+ * Like loadOrCreateSecret, but with a TPM: env wins, then an existing plaintext file
+ * (kept, not migrated), else a secret sealed to the TPM's PCRs next to `file`
+ * (`<file>.tpm.pub|priv`), source 'tpm_pcr'. Without `tpm` it is loadOrCreateSecret.
+ */
+export async function loadOrCreateSecretSealed(
+  opts: LoadOrCreateSecretOptions & { tpm?: TpmOptions | undefined },
+): Promise<{ value: string; source: KeySource }> {
+  if (opts.tpm === undefined || (opts.envValue !== undefined && opts.envValue !== '')) return loadOrCreateSecret(opts)
+  const plain = readSecretFile(opts.file)
+  if (plain !== undefined) return { value: plain, source: 'file' }
+  const sealed = await loadOrCreateSealedSecret({
+    base: opts.file,
+    tpm: opts.tpm,
+    generate: () => {
+      const fresh = opts.generate()
+      return typeof fresh === 'string' ? fresh : fresh.toString('base64url')
+    },
+  })
+  return { value: sealed.value, source: sealed.source }
 }

@@ -1,7 +1,8 @@
-import { createPrivateKey, createPublicKey, generateKeyPairSync, type JsonWebKey, type KeyObject, type webcrypto } from 'node:crypto'
+import { createECDH, createPrivateKey, createPublicKey, generateKeyPairSync, type JsonWebKey, type KeyObject, type webcrypto } from 'node:crypto'
 import { join } from 'node:path'
 import { calculateJwkThumbprint, importJWK, type JWK } from 'jose'
-import { loadOrCreateSecret, type KeySource } from './key-source.js'
+import { loadOrCreateSealedSecret, type TpmOptions } from '../attest/tpm.js'
+import { loadOrCreateSecret, readSecretFileIfAny, type KeySource } from './key-source.js'
 
 /** The public half as served in the JWKS (API §10, §12). */
 export interface PublicSigningJwk {
@@ -45,6 +46,8 @@ export interface LoadSigningKeyOptions {
   /** MCP_SIGNING_KEY: PEM (PKCS#8 or SEC1) or a private JWK as JSON. */
   envValue?: string | undefined
   dataDir: string
+  /** Seal a newly generated key to the TPM's PCRs (source 'tpm_pcr') instead of a plain file. */
+  tpm?: TpmOptions | undefined
 }
 
 /**
@@ -52,12 +55,31 @@ export interface LoadSigningKeyOptions {
  * else a fresh P-256 key persisted there. Rejects anything that is not a P-256 private key.
  */
 export async function loadSigningKey(opts: LoadSigningKeyOptions): Promise<SigningKey> {
+  const file = join(opts.dataDir, SIGNING_KEY_FILE)
+  const fromEnv = opts.envValue !== undefined && opts.envValue !== ''
+  if (opts.tpm !== undefined && !fromEnv && readSecretFileIfAny(file) === undefined) {
+    // A sealed object holds ≤ 128 bytes: seal the private scalar d, rebuild x,y from it.
+    const sealed = await loadOrCreateSealedSecret({
+      base: file.replace(/\.jwk$/, ''),
+      tpm: opts.tpm,
+      generate: () => (generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey.export({ format: 'jwk' }) as JWK).d!,
+    })
+    return signingKeyFromMaterial(JSON.stringify(jwkFromScalar(sealed.value)), 'tpm_pcr')
+  }
   const loaded = loadOrCreateSecret({
     envValue: opts.envValue,
-    file: join(opts.dataDir, SIGNING_KEY_FILE),
+    file,
     generate: () => JSON.stringify(generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey.export({ format: 'jwk' })),
   })
   return signingKeyFromMaterial(loaded.value, loaded.source)
+}
+
+/** P-256 private JWK from its scalar d (base64url). */
+function jwkFromScalar(d: string): JsonWebKey {
+  const ecdh = createECDH('prime256v1')
+  ecdh.setPrivateKey(Buffer.from(d, 'base64url'))
+  const pub = ecdh.getPublicKey() // 0x04 ‖ x ‖ y
+  return { kty: 'EC', crv: 'P-256', d, x: pub.subarray(1, 33).toString('base64url'), y: pub.subarray(33, 65).toString('base64url') }
 }
 
 /** Builds a SigningKey from PEM or private-JWK text (no I/O). */
