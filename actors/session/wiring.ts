@@ -10,7 +10,7 @@ import { operatorSigner } from '../../connectors/mcp/operator-fetch.js'
 import type { EventStore, RecordedEvent, SnapshotStore } from '../../store/types.js'
 import type { Route } from '../../transport/route.js'
 import { agentRoutes } from '../../transport/routes/agents.js'
-import { sessionRoutes, sessionTopic } from '../../transport/routes/sessions.js'
+import { beginChat, sessionRoutes, sessionTopic, type BeginChatParameters } from '../../transport/routes/sessions.js'
 import type { TopicSpec } from '../../transport/topics.js'
 import { availableBalance } from '../wallet/ledger.js'
 import { walletSessionLedger, type WalletHostLike } from './ledger-port.js'
@@ -48,6 +48,8 @@ export interface Chat {
   routes: Route[]
   /** WebSocket topic `session:<id>`. */
   topic: TopicSpec
+  /** The WebSocket `chat` frame: starts (or attaches to) a turn; then subscribe `session:<id>`. Errors as for POST …/chat. */
+  beginChat(p: BeginChatParameters): Promise<{ sessionId: string; turnId: string }>
   /** Marks turns a previous process left running as interrupted (call once at start-up). */
   recover(): Promise<number>
   close(): void
@@ -91,6 +93,7 @@ export async function createChat(p: CreateChatParameters): Promise<Chat> {
     mcp,
     routes,
     topic: sessionTopic(sessions),
+    beginChat: (b) => beginChat({ sessions, agents, getProviderKey }, b),
     recover: () => sessions.recoverInterrupted(),
     close: () => sessions.close(),
   }

@@ -123,6 +123,46 @@ export async function pumpSession(
   }
 }
 
+export interface BeginChatParameters {
+  auth: AuthContext
+  agentId: string
+  sessionId: string
+  message: string
+  model?: string
+  images?: { data: string; mediaType: 'image/jpeg' | 'image/png' | 'image/webp' }[]
+  /** Idempotency-Key header, or the WebSocket frame's requestId. */
+  idempotencyKey?: string
+}
+
+/**
+ * Everything a chat does before its stream starts (shared by POST …/chat and the
+ * WebSocket `chat` frame): the session (re-created for its owner when a cached id is
+ * unknown, §11.4), the model, the provider key (400 missing/locked_secrets), and the
+ * turn with its first reservation (402) — or the running/recent turn a resend attaches to.
+ */
+export async function beginChat(deps: Pick<SessionRoutesDeps, 'sessions' | 'agents' | 'getProviderKey'>, p: BeginChatParameters): Promise<{ sessionId: string; turnId: string }> {
+  const { sessions } = deps
+  const agent = agentOr404(deps.agents, p.agentId)
+  const sid = p.sessionId
+  if ((await sessions.get(sid)) === undefined) {
+    const raw = (await sessions.host.read(sid)).snapshot
+    if (raw.value !== 'new' || !/^[A-Za-z0-9_-]{8,128}$/.test(sid)) throw new NotFoundError('No such session', 'session_not_found')
+    await sessions.create({ sessionId: sid, agentId: agent.id, wallet: p.auth.address, model: p.model ?? 'haiku' })
+  }
+  const session = await sessions.owned(sid, p.auth.address, agent.id)
+  const model = resolveModel(p.model ?? session.context.model ?? undefined, agent)
+  await deps.getProviderKey(p.auth.address, 'anthropic') // 400 missing_secrets / locked_secrets before anything is reserved
+  const { turnId } = await sessions.startTurn({
+    sessionId: sid,
+    wallet: p.auth.address,
+    text: p.message,
+    model,
+    ...(p.images === undefined ? {} : { images: p.images }),
+    ...(p.idempotencyKey === undefined ? {} : { idempotencyKey: p.idempotencyKey }),
+  })
+  return { sessionId: sid, turnId }
+}
+
 /** §5 sessions and §6 chat routes (SSE), approvals, and the resumable events stream. */
 export function sessionRoutes(deps: SessionRoutesDeps): Route[] {
   const { sessions, agents } = deps
@@ -189,24 +229,13 @@ export function sessionRoutes(deps: SessionRoutesDeps): Route[] {
       bodyLimit: 16 * 1024 * 1024,
       handler: async (ctx) => {
         const a = auth(ctx)
-        const agent = agentOr404(agents, ctx.params.id)
-        const sid = ctx.params.sid ?? ''
-        let session = await sessions.get(sid)
-        if (session === undefined) {
-          // §11.4: clients reuse cached ids for 24 h; an unknown (never created) id is re-created for its caller.
-          const raw = (await sessions.host.read(sid)).snapshot
-          if (raw.value !== 'new' || !/^[A-Za-z0-9_-]{8,128}$/.test(sid)) throw new NotFoundError('No such session', 'session_not_found')
-          session = await sessions.create({ sessionId: sid, agentId: agent.id, wallet: a.address, model: ctx.body.model ?? 'haiku' })
-        }
-        session = await sessions.owned(sid, a.address, agent.id)
-        const model = resolveModel(ctx.body.model ?? session.context.model ?? undefined, agent)
-        await deps.getProviderKey(a.address, 'anthropic') // 400 missing_secrets / locked_secrets before anything is reserved
         const idem = ctx.headers['idempotency-key']
-        const { turnId } = await sessions.startTurn({
-          sessionId: sid,
-          wallet: a.address,
-          text: ctx.body.message,
-          model,
+        const { sessionId: sid, turnId } = await beginChat(deps, {
+          auth: a,
+          agentId: ctx.params.id ?? '',
+          sessionId: ctx.params.sid ?? '',
+          message: ctx.body.message,
+          ...(ctx.body.model === undefined ? {} : { model: ctx.body.model }),
           ...(ctx.body.images === undefined || ctx.body.images.length === 0 ? {} : { images: ctx.body.images }),
           ...(idem === undefined ? {} : { idempotencyKey: idem }),
         })
