@@ -87,6 +87,9 @@ export const configSchema = z.object({
   TSM_REPORT_DIR: z.string().default('/sys/kernel/config/tsm/report'),
   SNP_CERTS_DIR: z.string().optional(),
   MEASUREMENT_ALLOWLIST: csv.default([]),
+  /** TPM 2.0 for sealing generated keys (tpm2-tools TCTI, e.g. device:/dev/tpmrm0); unset = no TPM. */
+  TPM_TCTI: z.string().min(1).optional(),
+  TPM_SEAL_PCRS: z.string().regex(/^sha(1|256|384):\d+(,\d+)*$/, 'must be a PCR selection like sha256:0,7').default('sha256:0,7'),
 })
 
 export type Config = z.infer<typeof configSchema>
