@@ -105,7 +105,7 @@ describe('chat over HTTP with the real wallet ledger', () => {
     expect(raw.includes('\r')).toBe(false)
     return raw
       .split('\n\n')
-      .filter((f) => f.length > 0 && !f.startsWith(':'))
+      .filter((f) => f.length > 0 && !f.startsWith(':') && f !== 'data: [DONE]')
       .map((f) => ({ id: /^id: (.*)$/m.exec(f)?.[1], ...(JSON.parse(/^data: (.*)$/m.exec(f)![1]!) as { type: string; data: any }) }))
   }
 
@@ -126,7 +126,9 @@ describe('chat over HTTP with the real wallet ledger', () => {
     const res = await fetch(`${base}/agents/assistant/sessions/${sid}/chat`, { method: 'POST', headers: { ...h(ALICE), 'idempotency-key': 'msg-1' }, body: JSON.stringify({ message: 'add 20 and 22' }) })
     expect(res.status).toBe(200)
     expect(res.headers.get('content-type')).toMatch(/^text\/event-stream/)
-    const fs = frames(await res.text())
+    const raw = await res.text()
+    expect(raw.endsWith('data: [DONE]\n\n')).toBe(true)
+    const fs = frames(raw)
     expect(fs.map((f) => f.type).filter((t, i, a) => t !== a[i - 1])).toEqual(['text', 'tool_call', 'tool_result', 'text', 'done'])
     const usage = (await store.readStream(`session-${sid}`)).filter((e) => e.type === 'ModelResponded').map((e) => (e.data as any).usage)
     const sum = (k: string) => usage.reduce((a: number, u: any) => a + u[k], 0)

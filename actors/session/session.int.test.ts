@@ -66,7 +66,7 @@ function parseFrames(raw: string): Frame[] {
   expect(raw.includes('\r')).toBe(false)
   return raw
     .split('\n\n')
-    .filter((f) => f.length > 0 && !f.startsWith(':'))
+    .filter((f) => f.length > 0 && !f.startsWith(':') && f !== 'data: [DONE]')
     .map((f) => {
       const id = /^id: (.*)$/m.exec(f)?.[1]
       const data = JSON.parse(/^data: (.*)$/m.exec(f)![1]!)

@@ -112,7 +112,12 @@ export async function pumpSession(
         if (channel.aborted) return
         await channel.send(event, id)
       }
-      if (merger.ended || channel.aborted) return
+      if (channel.aborted) return
+      if (merger.ended) {
+        // After `done`/`error`: `[DONE]` ends the React client's loop (chat() skips it), then we close.
+        await channel.done()
+        return
+      }
       await new Promise<void>((r) => (wake = r))
     }
   } finally {
