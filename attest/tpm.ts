@@ -134,3 +134,8 @@ export async function loadOrCreateSealedSecret(p: { base: string; generate: () =
   }
   return { value, source: 'tpm_pcr', created: true }
 }
+
+/** TPM options from TPM_TCTI / TPM_SEAL_PCRS; undefined when no TPM is configured. */
+export function tpmOptionsFromConfig(config: { TPM_TCTI?: string | undefined; TPM_SEAL_PCRS: string }): TpmOptions | undefined {
+  return config.TPM_TCTI === undefined ? undefined : { tcti: config.TPM_TCTI, pcrs: config.TPM_SEAL_PCRS }
+}
