@@ -6,6 +6,7 @@ import type { SessionService } from '../../actors/session/service.js'
 import { parseEventId, projectSessionEvent, SessionWireMerger, type WireEvent } from '../../actors/session/wire.js'
 import { NotFoundError, ValidationError } from '../../shared/errors.js'
 import type { EventStore, RecordedEvent } from '../../store/types.js'
+import { registerErrorStatus } from '../http-errors.js'
 import { json, type AuthContext, type Route } from '../route.js'
 import { sse, type SseChannel } from '../sse.js'
 import type { TopicSpec } from '../topics.js'
@@ -168,8 +169,26 @@ export async function beginChat(deps: Pick<SessionRoutesDeps, 'sessions' | 'agen
   return { sessionId: sid, turnId }
 }
 
+/** Statuses of the chat feature's error codes (most reach clients as SSE `error` events instead). */
+export const CHAT_ERROR_STATUS: readonly (readonly [string, number])[] = [
+  ['approval_not_found', 404],
+  ['model_not_supported', 400],
+  ['turn_in_progress', 409],
+  ['turn_not_running', 409],
+  ['provider_auth_failed', 400],
+  ['provider_error', 502],
+  ['provider_overloaded', 503],
+  ['provider_unavailable', 503],
+  ['model_call_failed', 502],
+  ['mcp_auth_failed', 502],
+  ['mcp_unavailable', 503],
+  ['x402_unsupported', 400],
+  ['client_gone', 400],
+]
+
 /** §5 sessions and §6 chat routes (SSE), approvals, and the resumable events stream. */
 export function sessionRoutes(deps: SessionRoutesDeps): Route[] {
+  for (const [code, status] of CHAT_ERROR_STATUS) registerErrorStatus(code, status)
   const { sessions, agents } = deps
   const pingMs = deps.pingMs ?? 15_000
   return [
