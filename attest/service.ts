@@ -34,8 +34,8 @@ export interface AttestationServiceOptions {
   certsDir?: string
   /** Runs verify-snp-report off the event loop; direct call without it. */
   pool?: WorkerPool
-  /** PUBLIC_URL, for crossGatewayTrust.attestationUrl. */
-  publicUrl?: string
+  /** PUBLIC_URL (or a function, when the port is only known after listen), for crossGatewayTrust.attestationUrl. */
+  publicUrl?: string | (() => string)
   measurementAllowList?: string[]
   roots?: TrustRoot[]
   policy?: SnpPolicy
@@ -83,7 +83,8 @@ export class AttestationService {
   }
 
   private attestationUrl(): string | null {
-    const base = this.options.publicUrl
+    const option = this.options.publicUrl
+    const base = typeof option === 'function' ? option() : option
     return base === undefined ? null : `${base.replace(/\/+$/, '')}/api/attestation/report`
   }
 

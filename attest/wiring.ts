@@ -14,6 +14,8 @@ export interface CreateAttestationParameters {
   pool?: WorkerPool
   /** Override (tests); default dist/build-info.json or computed live. */
   buildInfo?: BuildInfo
+  /** The URL peers reach us at (default PUBLIC_URL); a function when known only after listen. */
+  publicUrl?: () => string
   /** Override (tests); default from ATTESTATION_PROVIDER/TSM_REPORT_DIR. */
   provider?: AttestationProvider
 }
@@ -34,7 +36,7 @@ export async function createAttestation(p: CreateAttestationParameters): Promise
     buildInfo: p.buildInfo ?? loadBuildInfo(),
     measurementAllowList: p.config.MEASUREMENT_ALLOWLIST,
     ...(p.config.SNP_CERTS_DIR !== undefined ? { certsDir: p.config.SNP_CERTS_DIR } : {}),
-    ...(p.config.PUBLIC_URL !== undefined ? { publicUrl: p.config.PUBLIC_URL } : {}),
+    ...(p.publicUrl !== undefined ? { publicUrl: p.publicUrl } : p.config.PUBLIC_URL !== undefined ? { publicUrl: p.config.PUBLIC_URL } : {}),
     ...(p.pool !== undefined ? { pool: p.pool } : {}),
   })
   return {
