@@ -1,5 +1,5 @@
 import type { SpendSettled } from '../actors/wallet/events.js'
-import { availableBalance, evolveLedger, holdFor, initialLedger, isLedgerEvent, type Ledger } from '../actors/wallet/ledger.js'
+import { availableBalance, evolveLedger, hasDeposit, holdFor, initialLedger, isLedgerEvent, type Ledger } from '../actors/wallet/ledger.js'
 import { baseCost, platformCostExact } from '../pricing/price-turn.js'
 import { ceil, equals, parseRational } from '../pricing/rational.js'
 import { fromTaggedJson } from '../store/codec.js'
@@ -135,7 +135,7 @@ export class LedgerVerifier {
     switch (event.type) {
       case 'DepositDetected': {
         const d = event.data as { txHash: string; logIndex: number }
-        if (l.deposits[`${d.txHash}:${d.logIndex}`] !== undefined) return 'deposit counted twice (same tx hash and log index)'
+        if (hasDeposit(l, `${d.txHash}:${d.logIndex}`)) return 'deposit counted twice (same tx hash and log index)'
         return undefined
       }
       case 'SpendReserved': {

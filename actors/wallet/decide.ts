@@ -7,6 +7,7 @@ import {
   agentReserved,
   availableBalance,
   closedStatus,
+  hasDeposit,
   holdFor,
   spendableBalance,
   windowSpent,
@@ -59,7 +60,7 @@ function decideLedger(l: Ledger, c: LedgerCommand, now: Date, at: string): Walle
     case 'ObserveDeposit': {
       if (l.depositIndex === null) return new DomainError('no_deposit_address', 'This wallet has no deposit address yet')
       if (c.amount <= 0n || c.blockNumber < 0n || !Number.isSafeInteger(c.logIndex) || c.logIndex < 0) return invalid('malformed deposit')
-      if (l.deposits[`${c.txHash}:${c.logIndex}`] !== undefined) return []
+      if (hasDeposit(l, `${c.txHash}:${c.logIndex}`)) return []
       const data = { txHash: c.txHash, logIndex: c.logIndex, amount: c.amount, blockNumber: c.blockNumber, at }
       return [{ type: 'DepositDetected', data }]
     }

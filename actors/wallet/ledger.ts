@@ -135,8 +135,12 @@ export interface Ledger {
    * copied on each close (copy-on-write), so the fold stays pure and linear.
    */
   closed: ClosedChunk[]
-  /** Deposit keys `${txHash}:${logIndex}` already counted. */
-  deposits: Record<string, true>
+  /**
+   * Deposit keys `${txHash}:${logIndex}` already counted, in chunks of 64 (only the last
+   * is copied per deposit): anyone can send dust transfers to a deposit address, and a
+   * flat record copied on every deposit would make them quadratic. Never pruned.
+   */
+  deposits: Record<string, true>[]
   agentSpends: Record<string, { totalSpent: bigint }>
   windows: Record<string, AgentWindows>
   budgets: Record<string, Budget>
@@ -160,7 +164,7 @@ export function initialLedger(): Ledger {
     sweeping: 0n,
     reservations: {},
     closed: [],
-    deposits: {},
+    deposits: [],
     agentSpends: {},
     windows: {},
     budgets: {},
@@ -179,6 +183,12 @@ export function availableBalance(l: Ledger): bigint {
 /** What a new reservation or withdrawal may still take: available − open reservation holds. */
 export function spendableBalance(l: Ledger): bigint {
   return availableBalance(l) - l.reserved
+}
+
+/** True when the deposit `${txHash}:${logIndex}` is already counted. */
+export function hasDeposit(l: Ledger, key: string): boolean {
+  for (let i = l.deposits.length - 1; i >= 0; i--) if (l.deposits[i]![key] !== undefined) return true
+  return false
 }
 
 /** How a reservation id was closed, if it was (within the idempotency horizon). */
@@ -253,10 +263,15 @@ export function evolveLedger(l: Ledger, event: LedgerEvent): Ledger {
     case 'DepositDetected': {
       const d = event.data
       const key = `${d.txHash}:${d.logIndex}`
-      if (l.deposits[key] !== undefined) return l
+      if (hasDeposit(l, key)) return l
+      const last = l.deposits[l.deposits.length - 1]
+      const deposits =
+        last !== undefined && Object.keys(last).length < CHUNK
+          ? [...l.deposits.slice(0, -1), { ...last, [key]: true as const }]
+          : [...l.deposits, { [key]: true as const }]
       return {
         ...l,
-        deposits: { ...l.deposits, [key]: true },
+        deposits,
         ...withMovement(l, { blockNumber: d.blockNumber, delta: d.amount, ref: key }),
         totals: { ...l.totals, deposited: l.totals.deposited + d.amount },
       }
