@@ -160,7 +160,7 @@ export class AttestationService {
 
   /** Last self-check result (what a peer's evaluator would conclude). */
   crossGatewayTrust(): CrossGatewayTrust {
-    return { ...this.lastTrust }
+    return { ...this.lastTrust, attestationUrl: this.attestationUrl() }
   }
 
   /**
