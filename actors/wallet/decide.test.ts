@@ -233,6 +233,17 @@ describe('chain observations (THE BALANCE RULE)', () => {
     expect(l3.onChainBalance).toBe(800n)
     expect(l3.movements).toEqual([])
   })
+  it('deposits stay idempotent beyond the newest 64 (archived keys)', () => {
+    const many: WalletEvent[] = Array.from({ length: 200 }, (_, i) => ({
+      type: 'DepositDetected',
+      data: { txHash: `0x${i}`, logIndex: 0, amount: 1n, blockNumber: 10n + BigInt(i), at: AT },
+    }))
+    const l = fold([...registered, ...many]).snapshot.context.ledger
+    expect(l.depositArchive).toHaveLength(3)
+    expect(l.onChainBalance).toBe(200n)
+    expect(givenWhen([...registered, ...many], { type: 'ObserveDeposit', txHash: '0x0', logIndex: 0, amount: 1n, blockNumber: 10n })).toEqual([])
+    expect(givenWhen([...registered, ...many], { type: 'ObserveDeposit', txHash: '0x199', logIndex: 0, amount: 1n, blockNumber: 209n })).toEqual([])
+  })
   it('deposits are idempotent by tx hash + log index', () => {
     const given = funded(100n)
     expect(givenWhen(given, { type: 'ObserveDeposit', txHash: '0xaa', logIndex: 0, amount: 100n, blockNumber: 10n })).toEqual([])

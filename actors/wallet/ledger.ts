@@ -136,11 +136,13 @@ export interface Ledger {
    */
   closed: ClosedChunk[]
   /**
-   * Deposit keys `${txHash}:${logIndex}` already counted, in chunks of 64 (only the last
-   * is copied per deposit): anyone can send dust transfers to a deposit address, and a
-   * flat record copied on every deposit would make them quadratic. Never pruned.
+   * Deposit keys `${txHash}:${logIndex}` already counted: the newest (at most 64) here,
+   * older ones in `depositArchive` chunks of 64. Only the small record is copied per
+   * deposit: anyone can send dust transfers to a deposit address, and one flat record
+   * copied on every deposit would make them quadratic. Never pruned. Use hasDeposit().
    */
-  deposits: Record<string, true>[]
+  deposits: Record<string, true>
+  depositArchive: Record<string, true>[]
   agentSpends: Record<string, { totalSpent: bigint }>
   windows: Record<string, AgentWindows>
   budgets: Record<string, Budget>
@@ -164,7 +166,8 @@ export function initialLedger(): Ledger {
     sweeping: 0n,
     reservations: {},
     closed: [],
-    deposits: [],
+    deposits: {},
+    depositArchive: [],
     agentSpends: {},
     windows: {},
     budgets: {},
@@ -187,7 +190,8 @@ export function spendableBalance(l: Ledger): bigint {
 
 /** True when the deposit `${txHash}:${logIndex}` is already counted. */
 export function hasDeposit(l: Ledger, key: string): boolean {
-  for (let i = l.deposits.length - 1; i >= 0; i--) if (l.deposits[i]![key] !== undefined) return true
+  if (l.deposits[key] !== undefined) return true
+  for (let i = l.depositArchive.length - 1; i >= 0; i--) if (l.depositArchive[i]![key] !== undefined) return true
   return false
 }
 
@@ -264,14 +268,11 @@ export function evolveLedger(l: Ledger, event: LedgerEvent): Ledger {
       const d = event.data
       const key = `${d.txHash}:${d.logIndex}`
       if (hasDeposit(l, key)) return l
-      const last = l.deposits[l.deposits.length - 1]
-      const deposits =
-        last !== undefined && Object.keys(last).length < CHUNK
-          ? [...l.deposits.slice(0, -1), { ...last, [key]: true as const }]
-          : [...l.deposits, { [key]: true as const }]
+      const full = Object.keys(l.deposits).length >= CHUNK
       return {
         ...l,
-        deposits,
+        deposits: full ? { [key]: true } : { ...l.deposits, [key]: true },
+        depositArchive: full ? [...l.depositArchive, l.deposits] : l.depositArchive,
         ...withMovement(l, { blockNumber: d.blockNumber, delta: d.amount, ref: key }),
         totals: { ...l.totals, deposited: l.totals.deposited + d.amount },
       }
