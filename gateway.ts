@@ -3,7 +3,10 @@ import { join, resolve } from 'node:path'
 import type { Logger } from 'pino'
 import { ActorHost } from './actors/runtime/host.js'
 import { walletDefinition } from './actors/wallet/definition.js'
-import { loadOrCreateSecret, randomSecret } from './auth/key-source.js'
+import { tpmOptionsFromConfig } from './attest/tpm.js'
+import { createAttestation } from './attest/wiring.js'
+import { loadOrCreateSecretSealed, randomSecret } from './auth/key-source.js'
+import { loadSigningKey } from './auth/signing-key.js'
 import { NonceRegistry } from './auth/nonces.js'
 import { REVOCATION_STREAM, RevocationList } from './auth/revocations.js'
 import { SessionTokens } from './auth/session-tokens.js'
@@ -17,6 +20,7 @@ import { LiveFeed } from './transport/live.js'
 import { createLogger } from './transport/logger.js'
 import { createMetrics } from './transport/metrics.js'
 import type { AuthContext, Route } from './transport/route.js'
+import { attestationRoutes } from './transport/routes/attestation.js'
 import { authRoutes } from './transport/routes/auth.js'
 import { settingsRoutes } from './transport/routes/settings.js'
 import { systemRoutes } from './transport/routes/system.js'
@@ -58,11 +62,15 @@ export async function startGateway(config: Config, options: StartGatewayOptions 
   const store = instrumentStore(rawStore, (s) => metrics.storeAppendDuration.observe(s))
   const pool = createWorkerPool(config.WORKER_THREADS === undefined ? {} : { threads: config.WORKER_THREADS })
 
-  const jwtSecret = loadOrCreateSecret({
+  // Keys: from the environment, a 0600 file under DATA_DIR, or generated (sealed to the TPM when TPM_TCTI is set).
+  const tpm = tpmOptionsFromConfig(config)
+  const jwtSecret = await loadOrCreateSecretSealed({
     envValue: config.JWT_SECRET,
     file: join(dataDir, 'keys', 'jwt-secret'),
     generate: () => randomSecret(32),
+    tpm,
   })
+  const signingKey = await loadSigningKey({ envValue: config.MCP_SIGNING_KEY, dataDir, tpm })
   const revocations = new RevocationList(store)
   await revocations.load()
   const live = new LiveFeed(store, logger)
@@ -100,7 +108,9 @@ export async function startGateway(config: Config, options: StartGatewayOptions 
 
   const { vault, keySources: vaultKeySources } = await createVault({ config, dataDir, store, pool, logger })
 
-  const keySources = { jwtSecret: jwtSecret.source, ...vaultKeySources }
+  const keySources = { jwtSecret: jwtSecret.source, signingKeyMaterial: signingKey.source, ...vaultKeySources }
+  const attestation = await createAttestation({ config, signingKey: () => signingKey, pool, publicUrl: () => publicUrl })
+  const securityPosture = async () => attestation.posture({ keySources, vault: vault.health() })
   const startedAt = new Date()
   const routes: Route[] = [
     ...systemRoutes({
@@ -108,18 +118,12 @@ export async function startGateway(config: Config, options: StartGatewayOptions 
       metrics,
       version: VERSION,
       startedAt,
-      securityPosture: async () => ({
-        mode: 'none',
-        attestationAvailability: { teeEnabled: false, provider: 'none' },
-        keySources,
-        vault: vault.health(),
-        degraded: true,
-        degradedReasons: ['no TEE attestation available on this host'],
-      }),
+      securityPosture,
       beforeScrape: () => metrics.actorsInMemory.set({ kind: 'wallet' }, wallets.size),
     }),
     ...authRoutes({ signIn, revocations, onLogout: (address) => vault.lock(address) }),
     ...vaultRoutes({ vault }),
+    ...attestationRoutes({ service: attestation.service, posture: securityPosture }),
     ...settingsRoutes({ wallets }),
   ]
 
@@ -139,6 +143,10 @@ export async function startGateway(config: Config, options: StartGatewayOptions 
   })
   const port = await server.listen(config.HOST, config.PORT)
   if (config.PUBLIC_URL === undefined) publicUrl = `http://${config.HOST}:${port}`
+  // Cross-gateway trust as a peer would see it (needs the final URL); repeated hourly for rotations.
+  await attestation.service.selfCheck()
+  const trustTimer = setInterval(() => void attestation.service.selfCheck().catch(() => undefined), 3600_000)
+  trustTimer.unref()
   logger.info({ host: config.HOST, port, eventStore: store.kind, dataDir, jwtSecretSource: jwtSecret.source }, 'gateway listening')
 
   let closed: Promise<void> | undefined
@@ -151,6 +159,7 @@ export async function startGateway(config: Config, options: StartGatewayOptions 
     authenticate,
     close: () =>
       (closed ??= (async () => {
+        clearInterval(trustTimer)
         await server.close(config.SHUTDOWN_GRACE_MS)
         await live.stop()
         vault.close()

@@ -8,7 +8,7 @@ export interface SystemRoutesDeps {
   version: string
   startedAt: Date
   /** API.md §16 `securityPosture`; `degraded` in it makes the status "degraded". */
-  securityPosture(): Promise<Record<string, unknown> & { degraded: boolean }>
+  securityPosture(): Promise<{ degraded: boolean }>
   /** Refreshes gauges that are read on demand (actors in memory…) before a scrape. */
   beforeScrape?(): void
 }
