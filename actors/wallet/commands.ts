@@ -46,6 +46,13 @@ export interface ReserveSpend {
   /** Default DEFAULT_RESERVATION_TTL_MS (10 min). */
   ttlMs?: number
   purpose?: string
+  /**
+   * The holder will pay this on chain from the deposit key (x402). Such a hold is never
+   * released by the TTL: once the authorisation may have been used, only the holder
+   * knows (settle with paidOnChain, or release when the authorisation was never used),
+   * and releasing it blindly could show more than the address holds.
+   */
+  onChainPayment?: boolean
 }
 
 /** Charges the actual cost (capped at the hold). Idempotent. */
@@ -54,6 +61,13 @@ export interface SettleSpend {
   reservationId: string
   amount: bigint
   breakdown: SpendBreakdown
+  /**
+   * The spend already left the deposit address on chain (x402 tool payment by EIP-3009
+   * from the deposit key), mined in `blockNumber`: it is then an outflow, never part of
+   * unsettledSpend (which a settlement sweep would move a second time). Settle only after
+   * the receipt. Charged in full: x402 reservations are exact.
+   */
+  paidOnChain?: { txHash: string; blockNumber: bigint }
 }
 
 /** Gives the hold back. Idempotent (also for settled or unknown ids: nothing happens). */

@@ -2,7 +2,7 @@ import type { SnapshotFrom } from 'xstate'
 import { DomainError } from '../../shared/errors.js'
 import type { DecideContext } from '../runtime/types.js'
 import type { LedgerCommand, WalletCommand } from './commands.js'
-import type { BudgetSet, WalletEvent } from './events.js'
+import type { BudgetSet, SpendReserved, WalletEvent } from './events.js'
 import {
   agentReserved,
   availableBalance,
@@ -87,21 +87,19 @@ function decideLedger(l: Ledger, c: LedgerCommand, now: Date, at: string): Walle
       }
       if (c.amount < 0n) return invalid('settled amount must be non-negative')
       // The charge never exceeds the hold (amount + 10%): budgets and balance stay exact.
-      const charged = c.amount < r.hold ? c.amount : r.hold
-      return [
-        {
-          type: 'SpendSettled',
-          data: {
-            reservationId: c.reservationId,
-            agentId: r.agentId,
-            amount: charged,
-            requested: c.amount,
-            writtenOff: c.amount - charged,
-            breakdown: c.breakdown,
-            at,
-          },
-        },
-      ]
+      // Money already paid on chain left the address whatever we record: charge the truth.
+      const charged = c.paidOnChain !== undefined || c.amount < r.hold ? c.amount : r.hold
+      const data = {
+        reservationId: c.reservationId,
+        agentId: r.agentId,
+        amount: charged,
+        requested: c.amount,
+        writtenOff: c.amount - charged,
+        breakdown: c.breakdown,
+        at,
+      }
+      if (c.paidOnChain !== undefined && c.paidOnChain.blockNumber < 0n) return invalid('malformed on-chain payment')
+      return [{ type: 'SpendSettled', data: c.paidOnChain === undefined ? data : { ...data, paidOnChain: c.paidOnChain } }]
     }
 
     case 'ReleaseSpend': {
@@ -114,7 +112,8 @@ function decideLedger(l: Ledger, c: LedgerCommand, now: Date, at: string): Walle
       const out: WalletEvent[] = []
       const t = now.getTime()
       for (const [reservationId, r] of Object.entries(l.reservations)) {
-        if (Date.parse(r.expiresAt) <= t) out.push({ type: 'SpendReleased', data: { reservationId, agentId: r.agentId, reason: 'expired', at } })
+        // On-chain payments are resolved by their holder only (see ReserveSpend.onChainPayment).
+        if (Date.parse(r.expiresAt) <= t && r.onChainPayment !== true) out.push({ type: 'SpendReleased', data: { reservationId, agentId: r.agentId, reason: 'expired', at } })
       }
       return out
     }
@@ -257,8 +256,10 @@ function reserve(l: Ledger, c: Extract<LedgerCommand, { type: 'ReserveSpend' }>,
     }
   }
   const expiresAt = new Date(now.getTime() + ttl).toISOString()
-  const data = { reservationId: c.reservationId, agentId: c.agentId, amount: c.amount, hold, expiresAt, at }
-  return [{ type: 'SpendReserved', data: c.purpose === undefined ? data : { ...data, purpose: c.purpose } }]
+  const data: SpendReserved['data'] = { reservationId: c.reservationId, agentId: c.agentId, amount: c.amount, hold, expiresAt, at }
+  if (c.purpose !== undefined) data.purpose = c.purpose
+  if (c.onChainPayment === true) data.onChainPayment = true
+  return [{ type: 'SpendReserved', data }]
 }
 
 const invalid = (message: string): DomainError => new DomainError('invalid_ledger_command', message)

@@ -62,6 +62,8 @@ export interface SpendReserved {
     hold: bigint
     expiresAt: string
     purpose?: string
+    /** Paid on chain by the holder (x402): exempt from TTL expiry. */
+    onChainPayment?: boolean
     at: string
   }
 }
@@ -78,6 +80,8 @@ export interface SpendSettled {
     /** requested − amount: cost beyond the hold, absorbed by the operator, never charged. */
     writtenOff: bigint
     breakdown: SpendBreakdown
+    /** Paid from the deposit address on chain (x402): an outflow at blockNumber, not unsettled spend. */
+    paidOnChain?: { txHash: string; blockNumber: bigint }
     at: string
   }
 }

@@ -29,6 +29,9 @@ import { WINDOW_KINDS, windowKey, type WindowKind } from './windows.js'
  *    unsettledSpend still holds it (lower than the truth); the confirmation then removes
  *    it from unsettledSpend and adds no movement (block ≤ observedBlock) or a movement
  *    of −amount (block > observedBlock): the two cancel exactly.
+ *  - an x402 tool payment made by EIP-3009 from the deposit key is held by its
+ *    reservation until settled; the settlement (after the receipt) records it as an
+ *    outflow at its block (same movement rule), never as unsettled spend to sweep.
  * Deposits we have not yet seen only make us lower than the truth.
  *
  *   availableBalance = onChainBalance − unsettledSpend − pendingWithdrawals
@@ -53,6 +56,8 @@ export interface Reservation {
   reservedAt: string
   expiresAt: string
   purpose?: string
+  /** x402: settled or released by its holder only, never by the TTL. */
+  onChainPayment?: boolean
 }
 
 export interface Movement {
@@ -149,7 +154,8 @@ export interface Ledger {
   withdrawals: Record<string, WithdrawalRecord>
   withdrawalKeys: Record<string, string>
   settlements: Record<string, SettlementRecord>
-  totals: { deposited: bigint; settled: bigint; writtenOff: bigint; withdrawn: bigint; swept: bigint }
+  /** settled includes paidOnChain (x402 spends paid from the address directly, never swept). */
+  totals: { deposited: bigint; settled: bigint; writtenOff: bigint; withdrawn: bigint; swept: bigint; paidOnChain: bigint }
 }
 
 export function initialLedger(): Ledger {
@@ -174,7 +180,7 @@ export function initialLedger(): Ledger {
     withdrawals: {},
     withdrawalKeys: {},
     settlements: {},
-    totals: { deposited: 0n, settled: 0n, writtenOff: 0n, withdrawn: 0n, swept: 0n },
+    totals: { deposited: 0n, settled: 0n, writtenOff: 0n, withdrawn: 0n, swept: 0n, paidOnChain: 0n },
   }
 }
 
@@ -289,6 +295,7 @@ export function evolveLedger(l: Ledger, event: LedgerEvent): Ledger {
       if (l.reservations[d.reservationId] !== undefined) return l
       const r: Reservation = { agentId: d.agentId, amount: d.amount, hold: d.hold, reservedAt: d.at, expiresAt: d.expiresAt }
       if (d.purpose !== undefined) r.purpose = d.purpose
+      if (d.onChainPayment === true) r.onChainPayment = true
       return { ...l, reservations: { ...l.reservations, [d.reservationId]: r }, reserved: l.reserved + d.hold }
     }
     case 'SpendSettled': {
@@ -296,15 +303,23 @@ export function evolveLedger(l: Ledger, event: LedgerEvent): Ledger {
       const r = l.reservations[d.reservationId]
       if (r === undefined) return l
       const prev = l.agentSpends[d.agentId]?.totalSpent ?? 0n
+      const onChain = d.paidOnChain
       return {
         ...l,
+        // Paid on chain (x402): an outflow like a confirmed withdrawal, not spend to sweep.
+        ...(onChain === undefined ? {} : withMovement(l, { blockNumber: onChain.blockNumber, delta: -d.amount, ref: `payment:${d.reservationId}` })),
         reservations: withoutKey(l.reservations, d.reservationId),
         reserved: l.reserved - r.hold,
         closed: close(l, d.reservationId, 'settled', d.at),
-        unsettledSpend: l.unsettledSpend + d.amount,
+        unsettledSpend: onChain === undefined ? l.unsettledSpend + d.amount : l.unsettledSpend,
         agentSpends: { ...l.agentSpends, [d.agentId]: { totalSpent: prev + d.amount } },
         windows: { ...l.windows, [d.agentId]: addToWindows(l.windows[d.agentId], new Date(d.at), d.amount) },
-        totals: { ...l.totals, settled: l.totals.settled + d.amount, writtenOff: l.totals.writtenOff + d.writtenOff },
+        totals: {
+          ...l.totals,
+          settled: l.totals.settled + d.amount,
+          writtenOff: l.totals.writtenOff + d.writtenOff,
+          paidOnChain: l.totals.paidOnChain + (onChain === undefined ? 0n : d.amount),
+        },
       }
     }
     case 'SpendReleased': {

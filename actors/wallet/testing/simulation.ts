@@ -28,6 +28,8 @@ export type Op =
   | { k: 'mineSweep'; pick: number }
   | { k: 'confirmSweep'; pick: number }
   | { k: 'crash' }
+  | { k: 'x402Pay'; agent: number; amount: bigint }
+  | { k: 'x402Settle'; pick: number }
 
 export const opArb: fc.Arbitrary<Op> = fc.oneof(
   { weight: 3, arbitrary: fc.record({ k: fc.constant('deposit' as const), amount: fc.bigInt({ min: 1n, max: 20_000n }) }) },
@@ -45,6 +47,8 @@ export const opArb: fc.Arbitrary<Op> = fc.oneof(
   { weight: 2, arbitrary: fc.record({ k: fc.constant('mineSweep' as const), pick: fc.nat(20) }) },
   { weight: 2, arbitrary: fc.record({ k: fc.constant('confirmSweep' as const), pick: fc.nat(20) }) },
   { weight: 1, arbitrary: fc.record({ k: fc.constant('crash' as const) }) },
+  { weight: 2, arbitrary: fc.record({ k: fc.constant('x402Pay' as const), agent: fc.nat(2), amount: fc.bigInt({ min: 1n, max: 3_000n }) }) },
+  { weight: 2, arbitrary: fc.record({ k: fc.constant('x402Settle' as const), pick: fc.nat(20) }) },
 )
 
 export interface Executor {
@@ -97,6 +101,9 @@ export async function simulate(ops: readonly Op[], ex: Executor, start = new Dat
   const charged = new Map<string, bigint>()
   let settledTotal = 0n
   let sweptOnChain = 0n
+  let paidSettled = 0n
+  // x402 payments mined from the deposit address, not yet settled in the ledger (their hold covers them)
+  const paid: { id: string; agent: string; amount: bigint; hold: bigint; block: bigint }[] = []
 
   const send = async (c: WalletCommand) => ex.send(c, now)
   await send({ type: 'RegisterWallet', address: '0x1111111111111111111111111111111111111111' })
@@ -257,17 +264,49 @@ export async function simulate(ops: readonly Op[], ex: Executor, start = new Dat
       case 'crash':
         await ex.crash()
         break
+      case 'x402Pay': {
+        const id = `x${++seq}`
+        const agent = `agent-${op.agent}`
+        const out = await send({ type: 'ReserveSpend', reservationId: id, agentId: agent, amount: op.amount, onChainPayment: true })
+        if (out instanceof DomainError) {
+          if (!['insufficient_balance', 'budget_exceeded'].includes(out.code)) throw out
+          break
+        }
+        head++
+        chain.push({ block: head, delta: -op.amount })
+        paid.push({ id, agent, amount: op.amount, hold: holdFor(op.amount), block: head })
+        break
+      }
+      case 'x402Settle': {
+        const x = pick(paid, op.pick)
+        if (x === undefined) break
+        const out = await send({ type: 'SettleSpend', reservationId: x.id, amount: x.amount, breakdown: breakdown(x.amount), paidOnChain: { txHash: `0xpay${x.id}`, blockNumber: x.block } })
+        paid.splice(paid.indexOf(x), 1)
+        if (out instanceof DomainError) throw out // on-chain payment holds never expire
+        for (const kind of WINDOW_KINDS) {
+          const key = `${x.agent}|${windowKey(kind, now)}`
+          charged.set(key, (charged.get(key) ?? 0n) + x.amount)
+        }
+        settledTotal += x.amount
+        paidSettled += x.amount
+        break
+      }
     }
 
     // ── invariants ──
     const l = await ex.ledger()
     const truthPending = withdrawals.filter((w) => w.block === undefined && !w.failed).reduce((s, w) => s + w.amount, 0n)
-    const truthAvailable = balanceAt(head) - (settledTotal - sweptOnChain) - truthPending
-    if (availableBalance(l) > truthAvailable)
+    const truthAvailable = balanceAt(head) - (settledTotal - paidSettled - sweptOnChain) - truthPending
+    // an x402 payment mined but not yet settled is covered by its hold (available excludes holds by definition)
+    const inFlight = paid.reduce((s, x) => {
+      if (l.reservations[x.id] === undefined) throw new Error(`on-chain payment hold ${x.id} released before its settlement`)
+      return s + x.hold
+    }, 0n)
+    if (availableBalance(l) - inFlight > truthAvailable)
       throw new Error(`available ${availableBalance(l)} above the truth ${truthAvailable} after ${JSON.stringify(op, (_, v) => (typeof v === 'bigint' ? `${v}` : v))}`)
     const holds = Object.values(l.reservations).reduce((s, r) => s + r.hold, 0n)
     if (holds !== l.reserved) throw new Error('reserved ≠ Σ holds')
-    if (l.unsettledSpend !== l.totals.settled - l.totals.swept) throw new Error('unsettled ≠ settled − swept')
+    if (l.unsettledSpend !== l.totals.settled - l.totals.paidOnChain - l.totals.swept) throw new Error('unsettled ≠ settled − paid on chain − swept')
     const pend = Object.values(l.withdrawals).filter((w) => w.status === 'requested' || w.status === 'broadcast').reduce((s, w) => s + w.amount, 0n)
     if (pend !== l.pendingWithdrawals) throw new Error('pending ≠ Σ open withdrawals')
     if (l.totals.settled !== settledTotal) throw new Error(`settled ${l.totals.settled} ≠ model ${settledTotal}`)
