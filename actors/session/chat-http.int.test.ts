@@ -200,4 +200,18 @@ describe('chat over HTTP with the real wallet ledger', () => {
     expect(fs.find((f) => f.type === 'tool_result')!.data).toMatchObject({ name: 'delete_note', isError: false, result: 'deleted n9' })
     expect(fs.at(-1)!.type).toBe('done')
   })
+
+  it('re-creates an unknown cached session id for its caller (§11.4) and lists it', async () => {
+    fx.enqueue(textTurn('Back again.'))
+    const sid = 'cached-session-0001'
+    const res = await fetch(`${base}/agents/assistant/sessions/${sid}/chat`, { method: 'POST', headers: h(ALICE), body: JSON.stringify({ message: 'still there?' }) })
+    expect(res.status).toBe(200)
+    expect(frames(await res.text()).at(-1)!.type).toBe('done')
+    const list = (await (await fetch(`${base}/agents/assistant/sessions`, { headers: h(ALICE) })).json()) as { sessions: { id: string; messageCount: number }[] }
+    expect(list.sessions).toEqual(expect.arrayContaining([expect.objectContaining({ id: sid, messageCount: 2 })]))
+    // Bob cannot take it over, and a deleted session stays gone.
+    expect((await fetch(`${base}/agents/assistant/sessions/${sid}/chat`, { method: 'POST', headers: h(BOB), body: JSON.stringify({ message: 'mine?' }) })).status).toBe(404)
+    expect((await fetch(`${base}/agents/assistant/sessions/${sid}`, { method: 'DELETE', headers: h(ALICE) })).status).toBe(200)
+    expect((await fetch(`${base}/agents/assistant/sessions/${sid}/chat`, { method: 'POST', headers: h(ALICE), body: JSON.stringify({ message: 'again' }) })).status).toBe(404)
+  })
 })
