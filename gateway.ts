@@ -3,6 +3,14 @@ import { join, resolve } from 'node:path'
 import type { Logger } from 'pino'
 import { ActorHost } from './actors/runtime/host.js'
 import { walletDefinition } from './actors/wallet/definition.js'
+import { startLedgerTimers } from './actors/wallet/ledger-timers.js'
+import { createChain, depositInstructions } from './connectors/chain/index.js'
+import { depositAddressesProjection } from './projections/deposit-addresses.js'
+import { openReservationsProjection } from './projections/open-reservations.js'
+import { ProjectionRunner } from './projections/runner.js'
+import { walletBalancesProjection } from './projections/wallet-balances.js'
+import { walletTransactionsProjection } from './projections/wallet-transactions.js'
+import { walletLedgerRoutes } from './transport/routes/wallet-ledger.js'
 import { tpmOptionsFromConfig } from './attest/tpm.js'
 import { createAttestation } from './attest/wiring.js'
 import { loadOrCreateSecretSealed, randomSecret } from './auth/key-source.js'
@@ -87,9 +95,12 @@ export async function startGateway(config: Config, options: StartGatewayOptions 
     ttlS: config.JWT_TTL_S,
     isRevoked: (jti) => revocations.has(jti),
   })
+  // The chain connector (deposit addresses, watcher, EIP-3009 relayer) runs the wallet's on-chain effects.
+  const chain = createChain({ config, dataDir, store, log: logger })
   const wallets = new ActorHost({
     definition: walletDefinition,
     store,
+    effects: chain.effects,
     ...(snapshots === undefined ? {} : { snapshots }),
     snapshotEvery: config.SNAPSHOT_EVERY,
     cacheSize: config.ACTOR_CACHE_SIZE,
@@ -105,6 +116,19 @@ export async function startGateway(config: Config, options: StartGatewayOptions 
       await wallets.send(address.toLowerCase(), { type: 'RegisterWallet', address })
     },
   })
+
+  // Read models for GET routes (never for decisions): rows and checkpoint in one SQLite transaction.
+  const projections = new ProjectionRunner({
+    store,
+    file: join(dataDir, 'projections.sqlite'),
+    projections: [walletBalancesProjection, walletTransactionsProjection, depositAddressesProjection, openReservationsProjection],
+    streamPrefixes: ['wallet-'],
+    onError: (err, e) => logger.error({ err, position: e?.position?.toString() }, 'projection stopped'),
+  })
+  projections.start()
+  // Releases reservations whose holder died (also those that expired while the process was down).
+  const stopLedgerTimers = startLedgerTimers({ wallets, projections, store, expiryIntervalMs: 15_000 })
+  await chain.start(wallets)
 
   const { vault, keySources: vaultKeySources } = await createVault({ config, dataDir, store, pool, logger })
 
@@ -125,6 +149,19 @@ export async function startGateway(config: Config, options: StartGatewayOptions 
     ...vaultRoutes({ vault }),
     ...attestationRoutes({ service: attestation.service, posture: securityPosture }),
     ...settingsRoutes({ wallets }),
+    ...walletLedgerRoutes({
+      wallets,
+      store,
+      projections,
+      depositAddress: chain.depositAddress,
+      depositInstructions: { ...depositInstructions({ chainId: config.CHAIN_ID, usdcAddress: config.USDC_ADDRESS, confirmations: config.CHAIN_CONFIRMATIONS }) },
+      isDepositAddress: chain.isDepositAddress,
+      withdrawalsEnabled: chain.canWithdraw,
+      chainId: config.CHAIN_ID,
+      usdcAddress: config.USDC_ADDRESS,
+      auditorWallets: config.AUDITOR_WALLETS,
+      withdrawalLimits: { perWithdrawalMax: config.WITHDRAWAL_MAX, dailyMax: config.WITHDRAWAL_DAILY_MAX, perHour: config.WITHDRAWAL_PER_HOUR },
+    }),
   ]
 
   const openApi = buildOpenApi(routes, { title: 'Agent Gateway', version: VERSION })
@@ -161,6 +198,9 @@ export async function startGateway(config: Config, options: StartGatewayOptions 
       (closed ??= (async () => {
         clearInterval(trustTimer)
         await server.close(config.SHUTDOWN_GRACE_MS)
+        stopLedgerTimers()
+        await chain.stop()
+        await projections.close()
         await live.stop()
         vault.close()
         await pool.destroy()
