@@ -3,9 +3,16 @@ import type { SpendBreakdown } from '../wallet/events.js'
 /** What the session needs from the wallet actor (bound to ReserveSpend/SettleSpend/ReleaseSpend in main.ts). */
 export interface SessionLedger {
   /** Holds `amount` for the agent; throws a 402 DomainError (insufficient_balance / budget_exceeded). Idempotent by id. */
-  reserve(p: { wallet: string; agentId: string; reservationId: string; amount: bigint; purpose: string }): Promise<void>
+  reserve(p: { wallet: string; agentId: string; reservationId: string; amount: bigint; purpose: string; onChainPayment?: boolean }): Promise<void>
   /** Charges `amount` against the reservation; returns what was charged and the balance left. Idempotent. */
-  settle(p: { wallet: string; reservationId: string; amount: bigint; breakdown: SpendBreakdown }): Promise<{ charged: bigint; balanceRemaining: bigint | null }>
+  settle(p: {
+    wallet: string
+    reservationId: string
+    amount: bigint
+    breakdown: SpendBreakdown
+    /** An x402 payment that already left the deposit address on chain (mined at blockNumber). */
+    paidOnChain?: { txHash: string; blockNumber: bigint }
+  }): Promise<{ charged: bigint; balanceRemaining: bigint | null }>
   /** Gives the hold back. Idempotent. */
   release(p: { wallet: string; reservationId: string; reason: string }): Promise<void>
 }
@@ -22,10 +29,23 @@ export interface WalletHostLike {
 export function walletSessionLedger(wallets: WalletHostLike, available: (ledger: any) => bigint): SessionLedger {
   return {
     async reserve(p) {
-      await wallets.send(p.wallet.toLowerCase(), { type: 'ReserveSpend', reservationId: p.reservationId, agentId: p.agentId, amount: p.amount, purpose: p.purpose })
+      await wallets.send(p.wallet.toLowerCase(), {
+        type: 'ReserveSpend',
+        reservationId: p.reservationId,
+        agentId: p.agentId,
+        amount: p.amount,
+        purpose: p.purpose,
+        ...(p.onChainPayment === true ? { onChainPayment: true } : {}),
+      })
     },
     async settle(p) {
-      const r = await wallets.send(p.wallet.toLowerCase(), { type: 'SettleSpend', reservationId: p.reservationId, amount: p.amount, breakdown: p.breakdown })
+      const r = await wallets.send(p.wallet.toLowerCase(), {
+        type: 'SettleSpend',
+        reservationId: p.reservationId,
+        amount: p.amount,
+        breakdown: p.breakdown,
+        ...(p.paidOnChain === undefined ? {} : { paidOnChain: p.paidOnChain }),
+      })
       const settled = r.events.find((e) => e.type === 'SpendSettled')
       const ledger = r.snapshot.context.ledger
       return { charged: settled === undefined ? 0n : (settled.data.amount as bigint), balanceRemaining: ledger === undefined ? null : available(ledger) }

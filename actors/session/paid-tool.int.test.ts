@@ -74,7 +74,14 @@ describe('a paid MCP tool inside a chat turn', () => {
         audience: 'mcp-paid',
         issuer: 'http://gw',
         key: { privateKey: kp.privateKey, kid },
-        x402: createX402Payer({ chainId: env.chain.id, asset: env.usdcAddress, maxPerCall: 100_000n, ledger, depositAccount: async () => deposit }),
+        x402: createX402Payer({
+          chainId: env.chain.id,
+          asset: env.usdcAddress,
+          maxPerCall: 100_000n,
+          ledger,
+          depositAccount: async () => deposit,
+          receiptBlock: async (hash) => (await env.publicClient.getTransactionReceipt({ hash })).blockNumber,
+        }),
       }),
       ledger,
       getProviderKey,
@@ -120,8 +127,11 @@ describe('a paid MCP tool inside a chat turn', () => {
 
     const balanceOf = (a: `0x${string}`) => env.publicClient.readContract({ address: env.usdcAddress, abi: usdcAbi, functionName: 'balanceOf', args: [a] })
     expect(await balanceOf(payTo)).toBe(PRICE)
-    const settled = (await store.readStream(`wallet-${WALLET.toLowerCase()}`)).filter((e) => e.type === 'SpendSettled').map((e) => (e.data as any).amount as bigint)
-    expect(settled.sort()).toEqual([turn.platformCost, PRICE].sort())
+    const settledEvents = (await store.readStream(`wallet-${WALLET.toLowerCase()}`)).filter((e) => e.type === 'SpendSettled').map((e) => e.data as any)
+    expect(settledEvents.map((d) => d.amount).sort()).toEqual([turn.platformCost, PRICE].sort())
+    // The x402 spend is recorded as an on-chain outflow at its block (never swept again).
+    const x402 = settledEvents.find((d) => d.amount === PRICE)
+    expect(x402.paidOnChain).toMatchObject({ txHash: expect.stringMatching(/^0x[0-9a-f]{64}$/), blockNumber: expect.any(BigInt) })
 
     // Resent: attached to the finished turn — no second payment, no second charge.
     await stream(await call('/agents/:id/sessions/:sid/chat', { id: 'assistant', sid }, { message: 'quote ETH' }, { 'idempotency-key': 'q1' }))

@@ -1,6 +1,6 @@
 import type { Logger } from 'pino'
 import type { Config } from '../../config.js'
-import type { LocalAccount } from 'viem'
+import { createPublicClient, http, type LocalAccount } from 'viem'
 import { DEFAULT_AGENTS_DIR, loadAgents, type AgentRegistry } from '../../agents/load-agents.js'
 import { createModelCaller } from '../../connectors/anthropic/call-model.js'
 import type { DelegationKey } from '../../connectors/mcp/delegated-token.js'
@@ -19,7 +19,7 @@ import { SessionService } from './service.js'
 export interface CreateChatParameters {
   config: Pick<
     Config,
-    'ANTHROPIC_BASE_URL' | 'MCP_GATEWAY_URL' | 'MCP_AUDIENCE' | 'OPERATOR_PRIVATE_KEY' | 'CHAIN_ID' | 'USDC_ADDRESS' | 'X402_MAX_PER_CALL' | 'CHAT_DEDUPE_WINDOW_MS' | 'AGENTS_DIRS'
+    'ANTHROPIC_BASE_URL' | 'MCP_GATEWAY_URL' | 'MCP_AUDIENCE' | 'OPERATOR_PRIVATE_KEY' | 'CHAIN_ID' | 'CHAIN_RPC_URL' | 'USDC_ADDRESS' | 'X402_MAX_PER_CALL' | 'CHAT_DEDUPE_WINDOW_MS' | 'AGENTS_DIRS'
   >
   store: EventStore
   snapshots?: SnapshotStore
@@ -59,10 +59,18 @@ export interface Chat {
 export async function createChat(p: CreateChatParameters): Promise<Chat> {
   const agents = await loadAgents([DEFAULT_AGENTS_DIR, ...p.config.AGENTS_DIRS])
   const ledger = walletSessionLedger(p.wallets, availableBalance)
+  const rpc = p.config.CHAIN_RPC_URL === undefined ? undefined : createPublicClient({ transport: http(p.config.CHAIN_RPC_URL) })
   const x402 =
     p.depositAccount === undefined || p.config.X402_MAX_PER_CALL === 0n
       ? undefined
-      : createX402Payer({ chainId: p.config.CHAIN_ID, asset: p.config.USDC_ADDRESS, maxPerCall: p.config.X402_MAX_PER_CALL, ledger, depositAccount: p.depositAccount })
+      : createX402Payer({
+          chainId: p.config.CHAIN_ID,
+          asset: p.config.USDC_ADDRESS,
+          maxPerCall: p.config.X402_MAX_PER_CALL,
+          ledger,
+          depositAccount: p.depositAccount,
+          ...(rpc === undefined ? {} : { receiptBlock: async (hash: `0x${string}`) => (await rpc.waitForTransactionReceipt({ hash, timeout: 60_000 })).blockNumber }),
+        })
   const mcp =
     p.config.MCP_GATEWAY_URL === undefined
       ? undefined

@@ -35,7 +35,7 @@ export type X402Payer = (p: {
   sessionId: string
   toolName: string
   requirement: unknown
-}) => Promise<{ meta: Record<string, unknown>; amount: bigint; payTo: string; network: string; reservationId: string; settle(ok: boolean, txHash?: string): Promise<void> } | undefined>
+}) => Promise<{ meta: Record<string, unknown>; amount: bigint; payTo: string; network: string; reservationId: string; settle(ok: boolean, txHash?: string, outcomeUnknown?: boolean): Promise<void> } | undefined>
 
 export interface McpExecutor {
   /** The gateway's tool catalogue (operator path, cached). */
@@ -153,7 +153,8 @@ export function createMcpExecutor(o: McpExecutorOptions): McpExecutor {
       try {
         result = (await client.callTool({ name: p.name, arguments: p.args, _meta: { [X402_META]: payment.meta } }, undefined, opts)) as typeof result
       } catch (error) {
-        await payment.settle(false)
+        // The paid retry failed in transit: the authorisation may or may not have been used.
+        await payment.settle(false, undefined, true)
         throw error
       }
       const response = result._meta?.['x402/payment-response'] as { success?: boolean; transaction?: string } | undefined

@@ -6,8 +6,8 @@ import type { X402Payer } from './executor.js'
 
 /** The spend operations the payer needs (the session's ledger port). */
 export interface X402Ledger {
-  reserve(p: { wallet: string; agentId: string; reservationId: string; amount: bigint; purpose: string }): Promise<void>
-  settle(p: { wallet: string; reservationId: string; amount: bigint; breakdown: any }): Promise<unknown>
+  reserve(p: { wallet: string; agentId: string; reservationId: string; amount: bigint; purpose: string; onChainPayment?: boolean }): Promise<void>
+  settle(p: { wallet: string; reservationId: string; amount: bigint; breakdown: any; paidOnChain?: { txHash: string; blockNumber: bigint } }): Promise<unknown>
   release(p: { wallet: string; reservationId: string; reason: string }): Promise<void>
 }
 
@@ -20,6 +20,11 @@ export interface CreateX402PayerParameters {
   ledger: X402Ledger
   /** The wallet's deposit account (it holds the wallet's USDC), or undefined when none is assigned. */
   depositAccount(wallet: string): Promise<LocalAccount | undefined>
+  /**
+   * The block that mined a settlement transaction (its receipt). With it the spend is
+   * recorded as an on-chain outflow (SettleSpend.paidOnChain); without it, as ordinary spend.
+   */
+  receiptBlock?: (txHash: `0x${string}`) => Promise<bigint>
 }
 
 interface Requirement {
@@ -50,7 +55,8 @@ export function createX402Payer(p: CreateX402PayerParameters): X402Payer {
     const account = await p.depositAccount(wallet)
     if (account === undefined) throw new GatewayError('x402_unsupported', 'This wallet has no deposit address to pay from yet')
     const reservationId = `x402:${sessionId}:${randomUUID()}`
-    await p.ledger.reserve({ wallet, agentId, reservationId, amount, purpose: `x402 payment for ${toolName}` })
+    // onChainPayment: the hold must outlive its TTL until we know whether the authorisation was used.
+    await p.ledger.reserve({ wallet, agentId, reservationId, amount, purpose: `x402 payment for ${toolName}`, onChainPayment: true })
     let payload: Record<string, unknown>
     try {
       const scheme = new ExactEvmScheme({ address: account.address, signTypedData: (m: any) => account.signTypedData!(m) } as never)
@@ -66,12 +72,19 @@ export function createX402Payer(p: CreateX402PayerParameters): X402Payer {
       payTo: option.payTo,
       network,
       reservationId,
-      async settle(ok: boolean, txHash?: string) {
+      async settle(ok: boolean, txHash?: string, outcomeUnknown?: boolean) {
+        // Unknown outcome: keep the (TTL-exempt) hold rather than show money the address may no longer hold.
+        if (outcomeUnknown === true) return
         if (!ok) {
           await p.ledger.release({ wallet, reservationId, reason: 'x402 payment not settled' })
           return
         }
+        let paidOnChain: { txHash: string; blockNumber: bigint } | undefined
+        if (txHash !== undefined && p.receiptBlock !== undefined && /^0x[0-9a-fA-F]{64}$/.test(txHash)) {
+          paidOnChain = { txHash, blockNumber: await p.receiptBlock(txHash as `0x${string}`) }
+        }
         await p.ledger.settle({
+          ...(paidOnChain === undefined ? {} : { paidOnChain }),
           wallet,
           reservationId,
           amount,
