@@ -50,14 +50,19 @@ export function readSecretFileIfAny(file: string): string | undefined {
   return readSecretFile(file)
 }
 
-function readSecretFile(file: string): string | undefined {
-  let text: string
+/** The raw UTF-8 contents of `file`, undefined when it does not exist (other errors throw). */
+export function readFileIfPresent(file: string): string | undefined {
   try {
-    text = readFileSync(file, 'utf8')
+    return readFileSync(file, 'utf8')
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined
     throw err
   }
+}
+
+function readSecretFile(file: string): string | undefined {
+  const text = readFileIfPresent(file)
+  if (text === undefined) return undefined
   // Tighten permissions left loose by hand-copied files; never loosen.
   try {
     if ((statSync(file).mode & 0o077) !== 0) chmodSync(file, 0o600)
@@ -68,8 +73,11 @@ function readSecretFile(file: string): string | undefined {
   return trimmed === '' ? undefined : trimmed
 }
 
-/** Writes atomically with O_EXCL on a temp name then renames; false if the file already exists. */
-function writeSecretFileExclusive(file: string, value: string): boolean {
+/**
+ * Creates `file` (0600, parent folder 0700) holding `value` with O_EXCL; false when the file
+ * already exists, so a process that loses a creation race can read the winner's value.
+ */
+export function writeSecretFileExclusive(file: string, value: string): boolean {
   mkdirSync(dirname(file), { recursive: true, mode: 0o700 })
   let fd: number
   try {

@@ -1,7 +1,7 @@
 import { createHash, pbkdf2Sync } from 'node:crypto'
-import { chmodSync, closeSync, mkdirSync, openSync, readFileSync, writeSync } from 'node:fs'
 import { join } from 'node:path'
 import { english, generateMnemonic, HDKey, hdKeyToAccount, type HDAccount } from 'viem/accounts'
+import { readFileIfPresent, writeSecretFileExclusive } from '../../auth/key-source.js'
 import { ConfigError } from '../../config.js'
 import type { Address, ChainLogger } from './types.js'
 
@@ -100,24 +100,12 @@ export function resolveDepositMnemonic(opts: ResolveDepositMnemonicOptions): Res
     return { mnemonic: existing, source: 'file', file }
   }
   const fresh = generateMnemonic(english)
-  mkdirSync(opts.dataDir, { recursive: true, mode: 0o700 })
-  let fd: number
-  try {
-    fd = openSync(file, 'wx', 0o600)
-  } catch (err) {
+  if (!writeSecretFileExclusive(file, fresh)) {
     // Another process created it first: use theirs so both derive the same addresses.
-    if ((err as NodeJS.ErrnoException).code === 'EEXIST') {
-      const theirs = readMnemonicFile(file)
-      if (theirs !== undefined) return { mnemonic: theirs, source: 'file', file }
-    }
-    throw err
+    const theirs = readMnemonicFile(file)
+    if (theirs !== undefined) return { mnemonic: theirs, source: 'file', file }
+    throw new ConfigError(`${file}: exists but holds no mnemonic yet (another process is creating it?)`)
   }
-  try {
-    writeSync(fd, fresh + '\n')
-  } finally {
-    closeSync(fd)
-  }
-  chmodSync(file, 0o600)
   opts.log?.warn(
     { file },
     '!!! DEPOSIT_MNEMONIC not set: GENERATED a new deposit mnemonic and stored it in DATA_DIR (mode 0600). ' +
@@ -127,13 +115,8 @@ export function resolveDepositMnemonic(opts: ResolveDepositMnemonicOptions): Res
 }
 
 function readMnemonicFile(file: string): string | undefined {
-  let text: string
-  try {
-    text = readFileSync(file, 'utf8')
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined
-    throw err
-  }
+  const text = readFileIfPresent(file)
+  if (text === undefined) return undefined
   const m = normalise(text)
   if (m === '') return undefined
   if (!isValidMnemonic(m)) throw new ConfigError(`${file}: not a valid BIP-39 English mnemonic`)
