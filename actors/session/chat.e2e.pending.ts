@@ -1,0 +1,143 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { generatePrivateKey, privateKeyToAccount } from 'viem/accounts'
+import { priceTurn } from '../../pricing/price-turn.js'
+import { startChainTestEnv, type ChainTestEnv } from '../../test/chain/env.js'
+import { startAnthropicFixture, textTurn, toolTurn, type AnthropicFixture } from '../../test/anthropic/server.js'
+import { signIn, startTestGateway, testAccount, type TestGateway } from '../../test/gateway.js'
+import { startMcpGateway, type McpGatewayFixture } from '../../test/mcp/gateway.js'
+
+interface Frame {
+  id?: string
+  type: string
+  data: any
+}
+
+/** Reads a whole SSE response, checking the §6 framing (LF only, JSON data lines). */
+async function readSse(res: Response): Promise<Frame[]> {
+  const raw = await res.text()
+  expect(raw.includes('\r')).toBe(false)
+  return raw
+    .split('\n\n')
+    .filter((f) => f.length > 0 && !f.startsWith(':') && f !== 'data: [DONE]')
+    .map((f) => {
+      const id = /^id: (.*)$/m.exec(f)?.[1]
+      const data = JSON.parse(/^data: (.*)$/m.exec(f)![1]!) as { type: string; data: unknown }
+      return id === undefined ? data : { id, ...data }
+    })
+}
+
+describe('chat end to end over HTTP: sign in → key → session → chat with a tool → one settled spend', () => {
+  let chain: ChainTestEnv
+  let fx: AnthropicFixture
+  let mcp: McpGatewayFixture
+  let gw: TestGateway
+  let token: string
+  const alice = testAccount(0)
+  const operatorKey = generatePrivateKey()
+  const auth = () => ({ authorization: `Bearer ${token}`, 'content-type': 'application/json' })
+
+  beforeAll(async () => {
+    chain = await startChainTestEnv()
+    fx = await startAnthropicFixture()
+    let gatewayUrl = ''
+    mcp = await startMcpGateway({ jwksUrl: () => `${gatewayUrl}/.well-known/jwks.json`, audience: 'mcp-e2e', operators: [privateKeyToAccount(operatorKey).address] })
+    gw = await startTestGateway({
+      JWT_SECRET: 'chat-e2e-secret-0123456789abcdef0123456789',
+      ANTHROPIC_BASE_URL: fx.url,
+      MCP_GATEWAY_URL: mcp.url,
+      MCP_AUDIENCE: 'mcp-e2e',
+      OPERATOR_PRIVATE_KEY: operatorKey,
+      CHAIN_RPC_URL: chain.anvil.rpcUrl,
+      CHAIN_ID: String(chain.chain.id),
+      USDC_ADDRESS: chain.usdcAddress,
+      DEPOSIT_MNEMONIC: chain.depositMnemonic,
+      RELAYER_PRIVATE_KEY: chain.relayerKey,
+      CHAIN_CONFIRMATIONS: '0',
+      CHAIN_POLL_MS: '100',
+      LOG_LEVEL: 'warn',
+    })
+    gatewayUrl = gw.url
+    token = await signIn(gw.url, alice)
+    const put = await fetch(`${gw.url}/wallet/apikey`, { method: 'PUT', headers: auth(), body: JSON.stringify({ anthropicApiKey: 'sk-ant-e2e-user-key' }) })
+    expect(put.status).toBe(200)
+    // Fund the wallet on chain: USDC to its deposit address, seen by the deposit watcher.
+    const balance = (await (await fetch(`${gw.url}/wallet/balance`, { headers: auth() })).json()) as { unifiedDepositAddress: `0x${string}` }
+    await chain.mint(balance.unifiedDepositAddress, 5_000_000n)
+    for (let i = 0; i < 200; i++) {
+      const b = (await (await fetch(`${gw.url}/wallet/balance`, { headers: auth() })).json()) as { availableBalance: string }
+      if (BigInt(b.availableBalance) >= 5_000_000n) break
+      await new Promise((r) => setTimeout(r, 100))
+    }
+  }, 120_000)
+  afterAll(async () => {
+    await gw?.stop()
+    await mcp?.close()
+    await fx?.close()
+    await chain?.stop()
+  })
+
+  const settledSpends = async () => (await gw.store.readStream(`wallet-${alice.address.toLowerCase()}`)).filter((e) => e.type === 'SpendSettled')
+
+  it('streams text, tool_call, tool_result, text, done and settles exactly the formula once; a resend is billed once', async () => {
+    const created = await fetch(`${gw.url}/agents/assistant/sessions`, { method: 'POST', headers: auth(), body: JSON.stringify({ model: 'haiku' }) })
+    expect(created.status).toBeLessThan(300)
+    const session = (await created.json()) as { id: string; agentId: string; model: string; createdAt: string }
+    expect(session).toMatchObject({ id: expect.any(String), agentId: 'assistant', model: 'haiku' })
+
+    fx.enqueue(
+      toolTurn('echo', { text: 'ping' }, { text: 'Checking. ', usage: { input_tokens: 1500, output_tokens: 30, cache_creation_input_tokens: 200, cache_read_input_tokens: 0 } }),
+      textTurn('It said ping.', { input_tokens: 1600, output_tokens: 12, cache_creation_input_tokens: 0, cache_read_input_tokens: 200 }),
+    )
+    const headers = { ...auth(), 'idempotency-key': 'e2e-msg-1' }
+    const res = await fetch(`${gw.url}/agents/assistant/sessions/${session.id}/chat`, { method: 'POST', headers, body: JSON.stringify({ message: 'Echo ping please' }) })
+    expect(res.status).toBe(200)
+    expect(res.headers.get('content-type')).toMatch(/^text\/event-stream/)
+    const frames = await readSse(res)
+    const kinds = frames.map((f) => f.type).filter((t, i, all) => t !== all[i - 1])
+    expect(kinds).toEqual(['text', 'tool_call', 'tool_result', 'text', 'done'])
+    for (const f of frames) expect(f.id).toMatch(/^\d+(-\d+)?$/)
+    expect(frames.find((f) => f.type === 'tool_result')!.data).toMatchObject({ name: 'echo', isError: false, result: 'echo: ping' })
+    expect(mcp.calls.at(-1)).toMatchObject({ tool: 'echo', kind: 'delegated', wallet: alice.address, agent: 'assistant', session: session.id })
+
+    // Recompute the charge from the usage the session recorded, by the §15 BYOK formula.
+    const responded = (await gw.store.readStream(`session-${session.id}`)).filter((e) => e.type === 'ModelResponded').map((e) => (e.data as any).usage)
+    expect(responded).toHaveLength(2)
+    const sum = (k: string) => responded.reduce((a: number, u: any) => a + u[k], 0)
+    const expected = priceTurn({
+      model: 'haiku',
+      usage: { inputTokens: sum('inputTokens'), outputTokens: sum('outputTokens'), cacheCreationInputTokens: sum('cacheWriteTokens'), cacheReadInputTokens: sum('cacheReadTokens') },
+      toolCalls: 1,
+      toolCosts: 0n,
+      byok: true,
+    })
+    const spends = await settledSpends()
+    expect(spends).toHaveLength(1)
+    expect((spends[0]!.data as any).amount).toBe(expected.total)
+    const done = frames.at(-1)!.data
+    expect(done.costRaw).toBe(expected.total.toString())
+    expect(done.toolCallCount).toBe(1)
+    expect(done.cost).toMatch(/^\$0\.\d{4}$/)
+
+    // The client resends the same message (§11.2): attached to the finished turn, not billed again.
+    const again = await fetch(`${gw.url}/agents/assistant/sessions/${session.id}/chat`, { method: 'POST', headers, body: JSON.stringify({ message: 'Echo ping please' }) })
+    const replay = await readSse(again)
+    expect(replay.at(-1)).toMatchObject({ type: 'done', data: { costRaw: expected.total.toString() } })
+    expect(await settledSpends()).toHaveLength(1)
+    expect(fx.requests).toHaveLength(2)
+
+    const detail = (await (await fetch(`${gw.url}/agents/assistant/sessions/${session.id}`, { headers: auth() })).json()) as { messages: { role: string; content: string }[] }
+    expect(detail.messages.map((m) => m.role)).toEqual(['user', 'assistant'])
+  }, 60_000)
+
+  it('refuses an over-budget turn with 402 before the model is called', async () => {
+    const s = (await (await fetch(`${gw.url}/agents/assistant/sessions`, { method: 'POST', headers: auth(), body: '{}' })).json()) as { id: string }
+    const budget = await fetch(`${gw.url}/wallet/budgets/assistant`, { method: 'PUT', headers: auth(), body: JSON.stringify({ daily: '1' }) })
+    expect(budget.status).toBe(200)
+    const before = fx.requests.length
+    const res = await fetch(`${gw.url}/agents/assistant/sessions/${s.id}/chat`, { method: 'POST', headers: auth(), body: JSON.stringify({ message: 'Too expensive?' }) })
+    expect(res.status).toBe(402)
+    expect(((await res.json()) as { error: string }).error).toBe('budget_exceeded')
+    expect(fx.requests.length).toBe(before)
+    await fetch(`${gw.url}/wallet/budgets/assistant`, { method: 'PUT', headers: auth(), body: JSON.stringify({ daily: null }) })
+  }, 30_000)
+})
