@@ -12,24 +12,11 @@ import { ActorHost } from '../../runtime/host.js'
 import { DomainError } from '../../../shared/errors.js'
 import { SqliteEventStore } from '../../../store/sqlite/sqlite-event-store.js'
 import { walletDefinition } from '../definition.js'
-import type { SpendBreakdown } from '../events.js'
+import { toolOnlyBreakdown } from './breakdown.js'
 
 const [mode, file, wallet, countText, prefix] = process.argv.slice(2)
 const store = await SqliteEventStore.open({ file: file! })
 const host = new ActorHost({ definition: walletDefinition, store, snapshots: store.snapshots, snapshotEvery: 20, maxRetries: 200 })
-const breakdown = (total: bigint): SpendBreakdown => ({
-  model: 'claude-haiku-4-5',
-  inputTokens: 0,
-  outputTokens: 0,
-  cacheCreationInputTokens: 0,
-  cacheReadInputTokens: 0,
-  baseLlmCost: '0',
-  toolCalls: 0,
-  toolCosts: total,
-  platformCost: 0n,
-  byok: true,
-})
-
 if (mode === 'reserve') {
   await host.read(wallet!)
   process.stdout.write('ready\n')
@@ -59,7 +46,7 @@ if (mode === 'reserve') {
       const id = `${process.pid}-${n++}`
       await host.send(wallet!, { type: 'ReserveSpend', reservationId: id, agentId: 'agent', amount: 1_000n, ttlMs: 60_000 })
       process.stdout.write(`reserved ${id}\n`)
-      await host.send(wallet!, { type: 'SettleSpend', reservationId: id, amount: 900n + BigInt(n % 200), breakdown: breakdown(900n + BigInt(n % 200)) })
+      await host.send(wallet!, { type: 'SettleSpend', reservationId: id, amount: 900n + BigInt(n % 200), breakdown: toolOnlyBreakdown(900n + BigInt(n % 200)) })
       process.stdout.write(`settled ${id}\n`)
     }
   }

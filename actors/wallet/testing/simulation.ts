@@ -1,7 +1,7 @@
 import fc from 'fast-check'
 import { DomainError } from '../../../shared/errors.js'
 import type { WalletCommand } from '../commands.js'
-import type { SpendBreakdown } from '../events.js'
+import { toolOnlyBreakdown } from './breakdown.js'
 import { availableBalance, holdFor, type Ledger } from '../ledger.js'
 import type { WithdrawalLimits } from '../withdrawal-guardrails.js'
 import { windowKey, WINDOW_KINDS } from '../windows.js'
@@ -64,19 +64,6 @@ export const BUDGETS: WalletCommand[] = [
   { type: 'SetBudget', agentId: 'agent-1', weekly: 15_000n, monthly: 25_000n, minimumBalance: 2_000n },
 ]
 export const DEST = '0xd8dA6BF26964aF9D7eEd9e03E53415D37aA96045'
-
-const breakdown = (total: bigint): SpendBreakdown => ({
-  model: 'claude-haiku-4-5',
-  inputTokens: 0,
-  outputTokens: 0,
-  cacheCreationInputTokens: 0,
-  cacheReadInputTokens: 0,
-  baseLlmCost: '0',
-  toolCalls: 0,
-  toolCosts: total,
-  platformCost: 0n,
-  byok: true,
-})
 
 interface Transfer {
   id: string
@@ -162,7 +149,7 @@ export async function simulate(ops: readonly Op[], ex: Executor, start = new Dat
         const r = pick(open, op.pick)
         if (r === undefined) break
         const cost = (r.amount * BigInt(op.pct)) / 100n
-        const out = await send({ type: 'SettleSpend', reservationId: r.id, amount: cost, breakdown: breakdown(cost) })
+        const out = await send({ type: 'SettleSpend', reservationId: r.id, amount: cost, breakdown: toolOnlyBreakdown(cost) })
         open.splice(open.indexOf(r), 1)
         if (out instanceof DomainError) {
           // only possible when the TTL released it first
@@ -178,7 +165,7 @@ export async function simulate(ops: readonly Op[], ex: Executor, start = new Dat
         }
         settledTotal += charge
         // settling twice is a no-op
-        const again = await send({ type: 'SettleSpend', reservationId: r.id, amount: cost, breakdown: breakdown(cost) })
+        const again = await send({ type: 'SettleSpend', reservationId: r.id, amount: cost, breakdown: toolOnlyBreakdown(cost) })
         if (again instanceof DomainError) throw again
         break
       }
@@ -280,7 +267,7 @@ export async function simulate(ops: readonly Op[], ex: Executor, start = new Dat
       case 'x402Settle': {
         const x = pick(paid, op.pick)
         if (x === undefined) break
-        const out = await send({ type: 'SettleSpend', reservationId: x.id, amount: x.amount, breakdown: breakdown(x.amount), paidOnChain: { txHash: `0xpay${x.id}`, blockNumber: x.block } })
+        const out = await send({ type: 'SettleSpend', reservationId: x.id, amount: x.amount, breakdown: toolOnlyBreakdown(x.amount), paidOnChain: { txHash: `0xpay${x.id}`, blockNumber: x.block } })
         paid.splice(paid.indexOf(x), 1)
         if (out instanceof DomainError) throw out // on-chain payment holds never expire
         for (const kind of WINDOW_KINDS) {
