@@ -19,6 +19,7 @@ import { createWalletChainEffects, depositWatcherSink } from '../connectors/chai
 import { SqliteEventStore } from '../store/sqlite/sqlite-event-store.js'
 import { ANVIL_KEYS } from './chain/anvil.js'
 import { startChainTestEnv, type ChainTestEnv } from './chain/env.js'
+import { eventually } from './eventually.js'
 
 const USDC = (n: number) => BigInt(n) * 1_000_000n
 const CONFIRMATIONS = 3
@@ -54,16 +55,6 @@ async function ledger(id = walletId): Promise<Ledger> {
 
 async function tokenBalance(a: `0x${string}`) {
   return env.publicClient.readContract({ address: env.usdcAddress, abi: erc20Abi, functionName: 'balanceOf', args: [a] })
-}
-
-/** Polls until `check` holds (the chain effects run detached from the command). */
-async function eventually<T>(read: () => Promise<T>, check: (v: T) => boolean, what: string): Promise<T> {
-  for (let i = 0; i < 400; i++) {
-    const v = await read()
-    if (check(v)) return v
-    await new Promise((r) => setTimeout(r, 25))
-  }
-  throw new Error(`timed out waiting for ${what}`)
 }
 
 /** The balance identity with the chain as the truth: nothing may show more than is really there. */

@@ -10,6 +10,7 @@ import type { Ledger } from '../../actors/wallet/ledger.js'
 import { ConfigError, loadConfig } from '../../config.js'
 import { SqliteEventStore } from '../../store/sqlite/sqlite-event-store.js'
 import { startChainTestEnv, type ChainTestEnv } from '../../test/chain/env.js'
+import { eventually } from '../../test/eventually.js'
 import { createChain } from './wiring.js'
 
 const quiet = { info() {}, warn() {}, error() {} }
@@ -25,15 +26,6 @@ afterAll(async () => {
   await env?.stop()
   if (dir) rmSync(dir, { recursive: true, force: true })
 })
-
-async function eventually<T>(read: () => Promise<T>, check: (v: T) => boolean, what: string): Promise<T> {
-  for (let i = 0; i < 400; i++) {
-    const v = await read()
-    if (check(v)) return v
-    await new Promise((r) => setTimeout(r, 25))
-  }
-  throw new Error(`timed out waiting for ${what}`)
-}
 
 describe('createChain (composition-root wiring)', () => {
   it('refuses to start in production without DEPOSIT_MNEMONIC', async () => {
