@@ -32,6 +32,31 @@ async function waitFor(pred: () => boolean, what: string, ms = 15_000): Promise<
   }
 }
 
+/**
+ * Opens a msgpack WebSocket to `url` as `token`, subscribed to the wallet topic from the
+ * start; resolves once authenticated and the replay has begun, with every frame collected.
+ */
+async function openWalletFeed(url: string, token: string): Promise<{ ws: WebSocket; frames: Record<string, unknown>[] }> {
+  const ws = new WebSocket(`${url.replace('http', 'ws')}/ws`, ['agent-gateway.v1.msgpack'], {
+    headers: { authorization: `Bearer ${token}` },
+  })
+  const frames: Record<string, unknown>[] = []
+  ws.on('message', (data: Buffer) => frames.push(decode(data)))
+  await new Promise((resolve, reject) => {
+    ws.once('open', resolve)
+    ws.once('error', reject)
+  })
+  try {
+    await waitFor(() => frames.some((f) => f.type === 'ack' && f.of === 'auth'), 'auth ack')
+    ws.send(encode({ type: 'subscribe', topic: 'wallet', after: 0n }))
+    await waitFor(() => frames.some((f) => f.type === 'event'), 'the replayed wallet events')
+    return { ws, frames }
+  } catch (err) {
+    ws.close()
+    throw err
+  }
+}
+
 describe('two gateway processes on one KurrentDB (test double)', () => {
   let double: KurrentDbDouble
   let a: GatewayProcess
@@ -82,19 +107,8 @@ describe('two gateway processes on one KurrentDB (test double)', () => {
   it('a WebSocket client on A receives, live and in order, the events caused by requests to B', async () => {
     const bob = testAccount(1)
     const token = await signIn(b.url, bob)
-    const ws = new WebSocket(`${a.url.replace('http', 'ws')}/ws`, ['agent-gateway.v1.msgpack'], {
-      headers: { authorization: `Bearer ${token}` },
-    })
-    const frames: Record<string, unknown>[] = []
-    ws.on('message', (data: Buffer) => frames.push(decode(data)))
-    await new Promise((resolve, reject) => {
-      ws.once('open', resolve)
-      ws.once('error', reject)
-    })
+    const { ws, frames } = await openWalletFeed(a.url, token)
     try {
-      await waitFor(() => frames.some((f) => f.type === 'ack' && f.of === 'auth'), 'auth ack')
-      ws.send(encode({ type: 'subscribe', topic: 'wallet', after: 0n }))
-      await waitFor(() => frames.some((f) => f.type === 'event'), 'the replayed WalletRegistered')
       // Every write goes to B; A only relays what its own $all subscription sees.
       for (let i = 0; i < 8; i++) expect((await putSettings(b.url, token, { counter: i })).status).toBe(200)
       type Frame = { position: bigint; event: { type: string; data: { patch?: { counter?: number } } } }
@@ -173,19 +187,8 @@ describe('two gateway processes on one KurrentDB (test double)', () => {
   it('cluster unreachable: health degraded, writes refused with 503 store_unavailable, nothing half-written; then both recover and live delivery resumes', async () => {
     const dave = testAccount(0)
     const token = await signIn(a.url, dave)
-    const ws = new WebSocket(`${a.url.replace('http', 'ws')}/ws`, ['agent-gateway.v1.msgpack'], {
-      headers: { authorization: `Bearer ${token}` },
-    })
-    const frames: Record<string, unknown>[] = []
-    ws.on('message', (data: Buffer) => frames.push(decode(data)))
-    await new Promise((resolve, reject) => {
-      ws.once('open', resolve)
-      ws.once('error', reject)
-    })
+    const { ws, frames } = await openWalletFeed(a.url, token)
     try {
-      await waitFor(() => frames.some((f) => f.type === 'ack' && f.of === 'auth'), 'auth ack')
-      ws.send(encode({ type: 'subscribe', topic: 'wallet', after: 0n }))
-      await waitFor(() => frames.some((f) => f.type === 'event'), 'replay')
       const logBefore = double.log.length
 
       await double.stop()
