@@ -9,6 +9,7 @@ import {
   closedStatus,
   hasDeposit,
   holdFor,
+  isInFlight,
   spendableBalance,
   windowSpent,
   type Ledger,
@@ -176,13 +177,13 @@ function decideLedger(l: Ledger, c: LedgerCommand, now: Date, at: string): Walle
     case 'WithdrawalConfirmed': {
       const w = l.withdrawals[c.withdrawalId]
       if (w === undefined) return unknownWithdrawal(c.withdrawalId)
-      if (w.status !== 'requested' && w.status !== 'broadcast') return []
+      if (!isInFlight(w)) return []
       return [{ type: 'WithdrawalConfirmed', data: { withdrawalId: c.withdrawalId, txHash: c.txHash, blockNumber: c.blockNumber, at } }]
     }
     case 'WithdrawalFailed': {
       const w = l.withdrawals[c.withdrawalId]
       if (w === undefined) return unknownWithdrawal(c.withdrawalId)
-      if (w.status !== 'requested' && w.status !== 'broadcast') return []
+      if (!isInFlight(w)) return []
       return [{ type: 'WithdrawalFailed', data: { withdrawalId: c.withdrawalId, reason: c.reason, at } }]
     }
 
@@ -205,13 +206,13 @@ function decideLedger(l: Ledger, c: LedgerCommand, now: Date, at: string): Walle
     case 'SettlementConfirmed': {
       const s = l.settlements[c.settlementId]
       if (s === undefined) return unknownSettlement(c.settlementId)
-      if (s.status !== 'requested' && s.status !== 'broadcast') return []
+      if (!isInFlight(s)) return []
       return [{ type: 'SettlementConfirmed', data: { settlementId: c.settlementId, txHash: c.txHash, blockNumber: c.blockNumber, at } }]
     }
     case 'SettlementFailed': {
       const s = l.settlements[c.settlementId]
       if (s === undefined) return unknownSettlement(c.settlementId)
-      if (s.status !== 'requested' && s.status !== 'broadcast') return []
+      if (!isInFlight(s)) return []
       return [{ type: 'SettlementFailed', data: { settlementId: c.settlementId, reason: c.reason, at } }]
     }
   }

@@ -70,6 +70,11 @@ export interface Movement {
 
 export type ChainStatus = 'requested' | 'broadcast' | 'confirmed' | 'failed'
 
+/** True while a withdrawal or settlement can still confirm or fail: requested, or broadcast awaiting its receipt. */
+export function isInFlight(transfer: { status: ChainStatus }): boolean {
+  return transfer.status === 'requested' || transfer.status === 'broadcast'
+}
+
 export interface WithdrawalRecord {
   withdrawalId: string
   idempotencyKey: string
@@ -369,7 +374,7 @@ export function evolveLedger(l: Ledger, event: LedgerEvent): Ledger {
     case 'WithdrawalConfirmed': {
       const d = event.data
       const w = l.withdrawals[d.withdrawalId]
-      if (w === undefined || (w.status !== 'requested' && w.status !== 'broadcast')) return l
+      if (w === undefined || !isInFlight(w)) return l
       const next: WithdrawalRecord = { ...w, status: 'confirmed', txHash: d.txHash, blockNumber: d.blockNumber, updatedAt: d.at }
       return {
         ...l,
@@ -382,7 +387,7 @@ export function evolveLedger(l: Ledger, event: LedgerEvent): Ledger {
     case 'WithdrawalFailed': {
       const d = event.data
       const w = l.withdrawals[d.withdrawalId]
-      if (w === undefined || (w.status !== 'requested' && w.status !== 'broadcast')) return l
+      if (w === undefined || !isInFlight(w)) return l
       const next: WithdrawalRecord = { ...w, status: 'failed', reason: d.reason, updatedAt: d.at }
       return { ...l, withdrawals: { ...l.withdrawals, [w.withdrawalId]: next }, pendingWithdrawals: l.pendingWithdrawals - w.amount }
     }
@@ -401,7 +406,7 @@ export function evolveLedger(l: Ledger, event: LedgerEvent): Ledger {
     case 'SettlementConfirmed': {
       const d = event.data
       const s = l.settlements[d.settlementId]
-      if (s === undefined || (s.status !== 'requested' && s.status !== 'broadcast')) return l
+      if (s === undefined || !isInFlight(s)) return l
       const next: SettlementRecord = { ...s, status: 'confirmed', txHash: d.txHash, blockNumber: d.blockNumber, updatedAt: d.at }
       return {
         ...l,
@@ -415,7 +420,7 @@ export function evolveLedger(l: Ledger, event: LedgerEvent): Ledger {
     case 'SettlementFailed': {
       const d = event.data
       const s = l.settlements[d.settlementId]
-      if (s === undefined || (s.status !== 'requested' && s.status !== 'broadcast')) return l
+      if (s === undefined || !isInFlight(s)) return l
       const next: SettlementRecord = { ...s, status: 'failed', reason: d.reason, updatedAt: d.at }
       return { ...l, settlements: { ...l.settlements, [s.settlementId]: next }, sweeping: l.sweeping - s.amount }
     }
