@@ -12,9 +12,10 @@ import { loadConfig } from '../config.js'
 import { startGateway } from '../gateway.js'
 import { toHttpError } from '../transport/http-errors.js'
 import { createLogger } from '../transport/logger.js'
-import type { Route } from '../transport/route.js'
+import { createMetrics } from '../transport/metrics.js'
+import { json, type Route } from '../transport/route.js'
 import { Router } from '../transport/router.js'
-import { bigintReplacer } from '../transport/server.js'
+import { bigintReplacer, createHttpServer } from '../transport/server.js'
 import { signIn } from '../test/gateway.js'
 import { fmt, load, table } from './lib.js'
 
@@ -65,14 +66,32 @@ const baseline = createServer((req, res) => {
 await new Promise<void>((r) => baseline.listen(0, '127.0.0.1', r))
 const baseUrl = `http://127.0.0.1:${(baseline.address() as { port: number }).port}`
 
+// Transport alone: createHttpServer with one trivial route against node:http answering the same constant.
+const trivial = createHttpServer({
+  routes: [{ method: 'GET', path: '/ping/:id', auth: 'none', handler: (ctx) => json({ ok: true, id: ctx.params.id }) }],
+  logger: createLogger('warn'),
+  metrics: createMetrics(),
+  bodyLimit: 1 << 20,
+  corsOrigins: [],
+  authenticate: () => Promise.reject(new Error('no auth here')),
+})
+const trivialUrl = `http://127.0.0.1:${await trivial.listen('127.0.0.1', 0)}`
+const trivialBaseline = createServer((req, res) => {
+  res.writeHead(200, { 'content-type': 'application/json; charset=utf-8' })
+  res.end(JSON.stringify({ ok: true, id: (req.url ?? '').split('/')[2] }))
+})
+await new Promise<void>((r) => trivialBaseline.listen(0, '127.0.0.1', r))
+const trivialBaseUrl = `http://127.0.0.1:${(trivialBaseline.address() as { port: number }).port}`
+
 const seconds = Number(process.env.BENCH_SECONDS ?? 5)
 const rows: (string | number)[][] = []
-for (const [name, path, headers] of [
-  ['GET /health', '/health', {}],
-  ['GET /wallet/settings (JWT)', '/wallet/settings', { authorization: `Bearer ${token}` }],
+for (const [name, path, headers, ourBase, theirBase] of [
+  ['GET /ping/:id (trivial route: transport only)', '/ping/42', {}, trivialUrl, trivialBaseUrl],
+  ['GET /health', '/health', {}, gateway.url, baseUrl],
+  ['GET /wallet/settings (JWT)', '/wallet/settings', { authorization: `Bearer ${token}` }, gateway.url, baseUrl],
 ] as const) {
-  const ours = await load(`${gateway.url}${path}`, { seconds, headers })
-  const theirs = await load(`${baseUrl}${path}`, { seconds, headers })
+  const ours = await load(`${ourBase}${path}`, { seconds, headers })
+  const theirs = await load(`${theirBase}${path}`, { seconds, headers })
   rows.push([
     name,
     fmt(ours.requestsPerSec),
@@ -85,6 +104,8 @@ for (const [name, path, headers] of [
 console.log(`\nHTTP, 50 connections, ${seconds} s each, same process and run\n`)
 console.log(table(['request', 'gateway (uWS) req/s', 'node:http baseline req/s', 'ratio', 'p99 ms (gateway / baseline)', 'load tool'], rows))
 await new Promise((r) => baseline.close(r))
+await new Promise((r) => trivialBaseline.close(r))
+await trivial.close(0)
 await gateway.close()
 rmSync(dir, { recursive: true, force: true })
 process.exit(0)
