@@ -40,6 +40,8 @@ import { WebSocketHub } from './transport/ws.js'
 import { createVault } from './vault/wiring.js'
 import { vaultRoutes } from './transport/routes/vault.js'
 import { createWorkerPool } from './workers/pool.js'
+import { createChat } from './actors/session/wiring.js'
+import { chatFrameHandlers } from './transport/routes/chat-frames.js'
 
 export interface Gateway {
   port: number
@@ -135,8 +137,27 @@ export async function startGateway(config: Config, options: StartGatewayOptions 
   const keySources = { jwtSecret: jwtSecret.source, signingKeyMaterial: signingKey.source, ...vaultKeySources }
   const attestation = await createAttestation({ config, signingKey: () => signingKey, pool, publicUrl: () => publicUrl })
   const securityPosture = async () => attestation.posture({ keySources, vault: vault.health() })
+  // Chat: agents, sessions (model/tool loop, billing through the wallet actor), MCP tools with delegated tokens.
+  const chat = await createChat({
+    config,
+    store,
+    ...(snapshots === undefined ? {} : { snapshots }),
+    live,
+    logger,
+    wallets,
+    vault,
+    signingKey,
+    publicUrl: () => publicUrl,
+    depositAccount: async (wallet) => {
+      const i = (await wallets.read(wallet.toLowerCase())).snapshot.context.ledger.depositIndex
+      return i === null ? undefined : chain.keyring.account(i)
+    },
+  })
+  // Turns a previous process left running are marked interrupted and billed by the stated rule.
+  await chat.recover()
   const startedAt = new Date()
   const routes: Route[] = [
+    ...chat.routes,
     ...systemRoutes({
       store,
       metrics,
@@ -168,7 +189,15 @@ export async function startGateway(config: Config, options: StartGatewayOptions 
   routes.push({ method: 'GET', path: '/openapi.json', auth: 'none', handler: () => json(openApi) })
 
   const authenticate = (token: string) => tokens.verify(token)
-  const websocket = new WebSocketHub({ store, live, logger, metrics, topics: [walletTopic], authenticate })
+  const websocket = new WebSocketHub({
+    store,
+    live,
+    logger,
+    metrics,
+    topics: [walletTopic, chat.topic],
+    authenticate,
+    commands: chatFrameHandlers({ sessions: chat.sessions, beginChat: chat.beginChat }),
+  })
   const server = createHttpServer({
     routes,
     logger,
@@ -199,6 +228,7 @@ export async function startGateway(config: Config, options: StartGatewayOptions 
         clearInterval(trustTimer)
         await server.close(config.SHUTDOWN_GRACE_MS)
         stopLedgerTimers()
+        chat.close()
         await chain.stop()
         await projections.close()
         await live.stop()

@@ -20,7 +20,7 @@ export interface WsClient {
   readonly auth: AuthContext
   send(frame: Record<string, unknown>): void
   /** Subscribes the connection to a topic, with the same checks as a `subscribe` frame. */
-  subscribe(topic: string, after?: bigint): Promise<void>
+  subscribe(topic: string, after?: bigint, options?: { ifNotSubscribed?: boolean }): Promise<void>
 }
 
 /** Handlers for client frames beyond subscribe/unsubscribe/ping (e.g. `chat`, `approve`). */
@@ -187,7 +187,10 @@ export class WebSocketHub implements WebSocketEndpoint {
     return {
       auth,
       send: (frame) => this.#send(conn, frame),
-      subscribe: (topic, after) => this.#subscribe(conn, topic, after, undefined),
+      subscribe: async (topic, after, options) => {
+        if (options?.ifNotSubscribed === true && conn.topics.has(topic)) return
+        await this.#subscribe(conn, topic, after, undefined)
+      },
     }
   }
 
