@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import WebSocket from 'ws'
 import { generatePrivateKey, privateKeyToAccount } from 'viem/accounts'
 import { priceTurn } from '../../pricing/price-turn.js'
 import { startChainTestEnv, type ChainTestEnv } from '../../test/chain/env.js'
@@ -140,4 +141,59 @@ describe('chat end to end over HTTP: sign in → key → session → chat with a
     expect(fx.requests.length).toBe(before)
     await fetch(`${gw.url}/wallet/budgets/assistant`, { method: 'PUT', headers: auth(), body: JSON.stringify({ daily: null }) })
   }, 30_000)
+  it('over WebSocket: a chat frame streams on session:<id>; a client that drops mid-turn resumes with after and sees every event once', async () => {
+    const s = (await (await fetch(`${gw.url}/agents/assistant/sessions`, { method: 'POST', headers: auth(), body: JSON.stringify({ model: 'haiku' }) })).json()) as { id: string }
+    const spendsBefore = (await settledSpends()).length
+    fx.enqueue(
+      { ...toolTurn('echo', { text: 'ws' }, { text: 'Looking. ' }), interEventDelayMs: 30 },
+      { ...textTurn('Done over WebSocket.'), interEventDelayMs: 30 },
+    )
+    type EventFrame = { type: 'event'; topic: string; position: string; event: { type: string; data: any } }
+    const open = async (): Promise<{ ws: WebSocket; frames: any[] }> => {
+      const ws = new WebSocket(`${gw.url.replace('http', 'ws')}/ws`, ['agent-gateway.v1.json'], { headers: { authorization: `Bearer ${token}` } })
+      const frames: any[] = []
+      ws.on('message', (d: Buffer) => frames.push(JSON.parse(d.toString())))
+      await new Promise((resolve, reject) => {
+        ws.once('open', resolve)
+        ws.once('error', reject)
+      })
+      return { ws, frames }
+    }
+    const until = async (pred: () => boolean, what: string): Promise<void> => {
+      for (let i = 0; i < 400 && !pred(); i++) await new Promise((r) => setTimeout(r, 25))
+      expect(pred(), what).toBe(true)
+    }
+    const events = (frames: any[]) => frames.filter((f) => f.type === 'event') as EventFrame[]
+
+    const first = await open()
+    first.ws.send(JSON.stringify({ type: 'chat', agentId: 'assistant', sessionId: s.id, message: 'Echo ws please', requestId: 'ws-req-1' }))
+    await until(() => events(first.frames).some((e) => e.event.type === 'tool_call'), 'tool_call before the drop')
+    expect(first.frames.find((f) => f.type === 'ack' && f.of === 'chat')).toMatchObject({ requestId: 'ws-req-1', sessionId: s.id })
+    first.ws.terminate() // the connection drops mid-turn
+    const seen = events(first.frames)
+    const last = seen.at(-1)!.position
+
+    // Reconnect (the turn goes on without the client) and resume after the last position seen.
+    const second = await open()
+    second.ws.send(JSON.stringify({ type: 'subscribe', topic: `session:${s.id}`, after: last }))
+    await until(() => events(second.frames).some((e) => e.event.type === 'done'), 'done after resuming')
+
+    // A third client replays the whole topic: the two halves must be exactly it.
+    const third = await open()
+    third.ws.send(JSON.stringify({ type: 'subscribe', topic: `session:${s.id}`, after: '0' }))
+    await until(() => events(third.frames).some((e) => e.event.type === 'done'), 'full replay')
+    const key = (e: EventFrame) => `${e.position}:${e.event.type}:${JSON.stringify(e.event.data)}`
+    const stitched = [...seen, ...events(second.frames)].map(key)
+    expect(new Set(stitched).size).toBe(stitched.length)
+    expect(stitched).toEqual(events(third.frames).map(key))
+    const kinds = events(third.frames).map((e) => e.event.type)
+    for (const k of ['tool_call', 'tool_result', 'done']) expect(kinds).toContain(k)
+    expect(kinds.at(-1)).toBe('done')
+    // Resending the same requestId attaches to the same turn: still one settled spend for it.
+    second.ws.send(JSON.stringify({ type: 'chat', agentId: 'assistant', sessionId: s.id, message: 'Echo ws please', requestId: 'ws-req-1' }))
+    await until(() => second.frames.some((f) => f.type === 'ack' && f.of === 'chat'), 'ack of the resend')
+    expect((await settledSpends()).length).toBe(spendsBefore + 1)
+    second.ws.close()
+    third.ws.close()
+  }, 60_000)
 })
