@@ -4,7 +4,7 @@ import type { Logger } from 'pino'
 import { AuthError, GatewayError, ValidationError } from '../shared/errors.js'
 import { toHttpError } from './http-errors.js'
 import type { Metrics } from './metrics.js'
-import type { AuthContext, HttpMethod, RequestContext, ResponseSink, Route, RouteResult } from './route.js'
+import type { AuthContext, HttpMethod, RequestContext, ResponseSink, Route, RouteResult, StreamResult } from './route.js'
 import { Router } from './router.js'
 import { loadNativeUws, type HttpResponse, type TemplatedApp, type us_listen_socket } from './uws.js'
 import type { WebSocketEndpoint } from './ws-endpoint.js'
@@ -28,9 +28,28 @@ export interface HttpServer {
   close(graceMs: number): Promise<void>
 }
 
+const PREFLIGHT_HEADERS: Record<string, string> = {
+  'access-control-allow-methods': 'GET, POST, PUT, DELETE, PATCH, OPTIONS',
+  'access-control-allow-headers': 'authorization, content-type, idempotency-key, last-event-id, x-request-id, x-runtime-scope-id',
+  'access-control-max-age': '600',
+}
+
+const STATUS_LINES = new Map<number, string>()
+const statusLine = (status: number): string => {
+  let line = STATUS_LINES.get(status)
+  if (line === undefined) {
+    line = `${status} ${STATUS_CODES[status] ?? ''}`
+    STATUS_LINES.set(status, line)
+  }
+  return line
+}
+
+function isPromise<T>(value: T | Promise<T>): value is Promise<T> {
+  return typeof (value as { then?: unknown } | null)?.then === 'function'
+}
+
 const METHODS = new Set<HttpMethod>(['GET', 'POST', 'PUT', 'DELETE', 'PATCH'])
 const REQUEST_ID = /^[A-Za-z0-9._-]{1,128}$/
-const ALLOWED_HEADERS = 'authorization, content-type, idempotency-key, last-event-id, x-request-id, x-runtime-scope-id'
 
 interface Incoming {
   method: string
@@ -60,121 +79,139 @@ export function createHttpServer(p: HttpServerParameters): HttpServer {
   const openStreams = new Set<AbortController>()
   let idle: (() => void) | undefined
 
-  const cors = (origin: string | undefined): Record<string, string> => {
-    if (origin === undefined || p.corsOrigins.length === 0) return {}
-    if (p.corsOrigins.includes('*')) return { 'access-control-allow-origin': '*' }
-    if (p.corsOrigins.includes(origin)) return { 'access-control-allow-origin': origin, vary: 'Origin' }
-    return {}
+  /** The CORS allow-origin value for a request's Origin, or undefined (no CORS headers). */
+  const corsFor = (origin: string | undefined): string | undefined => {
+    if (origin === undefined || p.corsOrigins.length === 0) return undefined
+    if (p.corsOrigins.includes('*')) return '*'
+    if (p.corsOrigins.includes(origin)) return origin
+    return undefined
   }
 
-  app.any('/*', (res, req) => {
-    const incoming: Incoming = {
-      method: req.getMethod().toUpperCase(),
-      path: req.getUrl(),
-      query: req.getQuery() ?? '',
-      headers: {},
-      remoteAddress: Buffer.from(res.getRemoteAddressAsText()).toString(),
+  /**
+   * One request/response. A class rather than per-request closures: the hot path of a
+   * GET without a body runs synchronously inside the uWS callback.
+   */
+  class Exchange {
+    done = false
+    /** The client went away (res.onAborted); kept so a signal created later starts aborted. */
+    aborted = false
+    routeLabel = 'unmatched'
+    readonly started = process.hrtime.bigint()
+    readonly requestId: string
+    readonly allowOrigin: string | undefined
+    // Created only when a handler reads ctx.signal: most never do.
+    #abort: AbortController | undefined
+    #streamAbort: AbortController | undefined
+
+    constructor(
+      readonly res: HttpResponse,
+      readonly incoming: Incoming,
+    ) {
+      const headerId = incoming.headers['x-request-id']
+      this.requestId = headerId !== undefined && REQUEST_ID.test(headerId) ? headerId : randomUUID()
+      this.allowOrigin = corsFor(incoming.headers.origin)
     }
-    req.forEach((k, v) => {
-      incoming.headers[k] = v
-    })
-    handle(res, incoming)
-  })
 
-  if (p.websocket !== undefined) p.websocket.bind(app)
+    get signal(): AbortSignal {
+      if (this.#abort === undefined) {
+        this.#abort = new AbortController()
+        if (this.aborted) this.#abort.abort()
+      }
+      return this.#abort.signal
+    }
 
-  function handle(res: HttpResponse, incoming: Incoming): void {
-    const started = process.hrtime.bigint()
-    const abort = new AbortController()
-    const state = { done: false }
-    res.onAborted(() => {
-      state.done = true
-      abort.abort()
-    })
-    const headerId = incoming.headers['x-request-id']
-    const requestId = headerId !== undefined && REQUEST_ID.test(headerId) ? headerId : randomUUID()
-    const baseHeaders: Record<string, string> = { 'x-request-id': requestId, ...cors(incoming.headers.origin) }
-    inFlight++
-    let routeLabel = 'unmatched'
+    onAborted(): void {
+      this.done = true
+      this.aborted = true
+      this.#abort?.abort()
+      this.#streamAbort?.abort()
+    }
 
-    const finish = (status: number): void => {
+    finish(status: number): void {
       inFlight--
-      p.metrics.httpRequests.inc({ method: incoming.method, route: routeLabel, status: String(status) })
+      p.metrics.httpRequests.inc({ method: this.incoming.method, route: this.routeLabel, status: String(status) })
       p.metrics.httpDuration.observe(
-        { method: incoming.method, route: routeLabel },
-        Number(process.hrtime.bigint() - started) / 1e9,
+        { method: this.incoming.method, route: this.routeLabel },
+        Number(process.hrtime.bigint() - this.started) / 1e9,
       )
       if (inFlight === 0) idle?.()
     }
 
-    const sendJson = (status: number, body: unknown, headers: Record<string, string> = {}, closeConnection = closing): void => {
-      if (state.done) return finish(status)
-      state.done = true
+    /** x-request-id and CORS, unless `extra` overrides them, then `extra`. */
+    writeHeaders(extra: Record<string, string> | undefined): void {
+      const res = this.res
+      if (extra === undefined || !('x-request-id' in extra)) res.writeHeader('x-request-id', this.requestId)
+      const origin = this.allowOrigin
+      if (origin !== undefined) {
+        if (extra === undefined || !('access-control-allow-origin' in extra)) res.writeHeader('access-control-allow-origin', origin)
+        if (origin !== '*' && (extra === undefined || !('vary' in extra))) res.writeHeader('vary', 'Origin')
+      }
+      if (extra !== undefined) for (const k in extra) res.writeHeader(k, extra[k] as string)
+    }
+
+    sendJson(status: number, body: unknown, headers?: Record<string, string>, closeConnection = closing): void {
+      if (this.done) return this.finish(status)
+      this.done = true
       const text = body === undefined ? '' : JSON.stringify(body, bigintReplacer)
+      const res = this.res
       res.cork(() => {
-        res.writeStatus(`${status} ${STATUS_CODES[status] ?? ''}`)
-        for (const [k, v] of Object.entries({ ...baseHeaders, ...headers })) res.writeHeader(k, v)
+        res.writeStatus(statusLine(status))
+        this.writeHeaders(headers)
         if (text.length > 0) res.writeHeader('content-type', 'application/json; charset=utf-8')
         res.end(text, closeConnection)
       })
-      finish(status)
+      this.finish(status)
     }
 
-    const fail = (error: unknown): void => {
+    fail(error: unknown): void {
       const mapped = toHttpError(error)
-      const log = { reqId: requestId, method: incoming.method, route: routeLabel, status: mapped.status, code: mapped.body.error }
+      const incoming = this.incoming
+      const log = { reqId: this.requestId, method: incoming.method, route: this.routeLabel, status: mapped.status, code: mapped.body.error }
       if (mapped.internal) p.logger.error({ ...log, err: error }, 'request failed')
       else if (mapped.status >= 500) p.logger.warn(log, mapped.body.message)
       else p.logger.debug(log, mapped.body.message)
       const headers: Record<string, string> = {}
       if (mapped.status === 405 && typeof mapped.body.allow === 'string') headers.allow = mapped.body.allow
       // After a 413 the unread body is still on the wire: close rather than parse it as a request.
-      sendJson(mapped.status, mapped.body, headers, closing || error instanceof PayloadTooLarge)
+      this.sendJson(mapped.status, mapped.body, headers, closing || error instanceof PayloadTooLarge)
     }
 
-    if (incoming.method === 'OPTIONS') {
-      return sendJson(204, undefined, {
-        'access-control-allow-methods': 'GET, POST, PUT, DELETE, PATCH, OPTIONS',
-        'access-control-allow-headers': ALLOWED_HEADERS,
-        'access-control-max-age': '600',
-      })
+    /** Builds the context, runs the handler and answers; sync throws and rejections both end in fail(). */
+    run(route: Route, params: Record<string, string>, raw: Buffer | undefined): void {
+      try {
+        const ctx = buildContext(route, this, params, raw)
+        if (isPromise(ctx)) ctx.then((c) => this.invoke(route, c), (e: unknown) => this.fail(e))
+        else this.invoke(route, ctx)
+      } catch (error) {
+        this.fail(error)
+      }
     }
-    if (closing) return fail(new GatewayError('shutting_down', 'The gateway is shutting down; retry shortly'))
-    if (!METHODS.has(incoming.method as HttpMethod)) {
-      return fail(new GatewayError('method_not_allowed', `Method ${incoming.method} is not supported`))
-    }
-    const match = router.match(incoming.method as HttpMethod, incoming.path)
-    if (match.kind === 'not_found') {
-      return fail(new GatewayError('route_not_found', `No route for ${incoming.method} ${incoming.path}`))
-    }
-    if (match.kind === 'method_not_allowed') {
-      return fail(
-        new GatewayError('method_not_allowed', `Method ${incoming.method} is not allowed here`, {
-          details: { allow: match.allowed.join(', ') },
-        }),
-      )
-    }
-    const { route, params } = match
-    routeLabel = route.path
-    const limit = route.bodyLimit ?? p.bodyLimit
 
-    // The body must be read synchronously from here (uWS hands chunks only to a handler
-    // attached in this tick).
-    const bodyPromise = readBody(res, incoming, limit, state)
-    bodyPromise
-      .then(async (raw) => {
-        const ctx = await buildContext(route, incoming, params, raw, requestId, abort.signal)
-        const result = await route.handler(ctx)
-        if (result.kind === 'stream') await stream(result)
-        else sendJson(result.status ?? 200, result.body, result.headers)
-      })
-      .catch(fail)
+    invoke(route: Route, ctx: RequestContext): void {
+      try {
+        const result = route.handler(ctx)
+        if (isPromise(result)) result.then((r) => this.respond(r), (e: unknown) => this.fail(e))
+        else this.respond(result)
+      } catch (error) {
+        this.fail(error)
+      }
+    }
 
-    async function stream(result: Extract<RouteResult, { kind: 'stream' }>): Promise<void> {
-      if (state.done) return finish(499)
+    respond(result: RouteResult): void {
+      try {
+        if (result.kind === 'stream') this.stream(result).catch((e: unknown) => this.fail(e))
+        else this.sendJson(result.status ?? 200, result.body, result.headers)
+      } catch (error) {
+        this.fail(error)
+      }
+    }
+
+    async stream(result: StreamResult): Promise<void> {
+      if (this.done) return this.finish(499)
+      const res = this.res
       const controller = new AbortController()
+      this.#streamAbort = controller
       openStreams.add(controller)
-      abort.signal.addEventListener('abort', () => controller.abort(), { once: true })
       let drained: (() => void) | undefined
       res.onWritable(() => {
         drained?.()
@@ -183,16 +220,16 @@ export function createHttpServer(p: HttpServerParameters): HttpServer {
       })
       const status = result.status ?? 200
       res.cork(() => {
-        res.writeStatus(`${status} ${STATUS_CODES[status] ?? ''}`)
-        for (const [k, v] of Object.entries({ ...baseHeaders, ...result.headers })) res.writeHeader(k, v)
+        res.writeStatus(statusLine(status))
+        this.writeHeaders(result.headers)
       })
       const sink: ResponseSink = {
         get aborted() {
           return controller.signal.aborted
         },
         signal: controller.signal,
-        write(chunk) {
-          if (state.done) return Promise.resolve()
+        write: (chunk) => {
+          if (this.done) return Promise.resolve()
           let ok = true
           res.cork(() => {
             ok = res.write(chunk)
@@ -207,44 +244,107 @@ export function createHttpServer(p: HttpServerParameters): HttpServer {
             }
           })
         },
-        end() {
-          if (state.done) return
-          state.done = true
+        end: () => {
+          if (this.done) return
+          this.done = true
           res.cork(() => res.end())
         },
       }
       try {
         await result.run(sink)
       } catch (error) {
-        p.logger.error({ reqId: requestId, route: routeLabel, err: error }, 'stream failed')
+        p.logger.error({ reqId: this.requestId, route: this.routeLabel, err: error }, 'stream failed')
       } finally {
         sink.end()
         openStreams.delete(controller)
-        finish(status)
+        this.finish(status)
       }
     }
   }
 
-  async function buildContext(
-    route: Route,
-    incoming: Incoming,
-    params: Record<string, string>,
-    raw: Buffer | undefined,
-    requestId: string,
-    signal: AbortSignal,
-  ): Promise<RequestContext> {
-    let auth: AuthContext | undefined
-    const header = incoming.headers.authorization
+  // req.forEach's callback, shared by all requests (uWS calls it synchronously).
+  let headerTarget: Record<string, string> = {}
+  const collectHeader = (k: string, v: string): void => {
+    headerTarget[k] = v
+  }
+
+  app.any('/*', (res, req) => {
+    const headers: Record<string, string> = {}
+    headerTarget = headers
+    req.forEach(collectHeader)
+    const incoming: Incoming = {
+      method: req.getMethod().toUpperCase(),
+      path: req.getUrl(),
+      query: req.getQuery() ?? '',
+      headers,
+      remoteAddress: Buffer.from(res.getRemoteAddressAsText()).toString(),
+    }
+    handle(res, incoming)
+  })
+
+  if (p.websocket !== undefined) p.websocket.bind(app)
+
+  function handle(res: HttpResponse, incoming: Incoming): void {
+    const ex = new Exchange(res, incoming)
+    res.onAborted(() => ex.onAborted())
+    inFlight++
+
+    if (incoming.method === 'OPTIONS') return ex.sendJson(204, undefined, PREFLIGHT_HEADERS)
+    if (closing) return ex.fail(new GatewayError('shutting_down', 'The gateway is shutting down; retry shortly'))
+    if (!METHODS.has(incoming.method as HttpMethod)) {
+      return ex.fail(new GatewayError('method_not_allowed', `Method ${incoming.method} is not supported`))
+    }
+    const match = router.match(incoming.method as HttpMethod, incoming.path)
+    if (match.kind === 'not_found') {
+      return ex.fail(new GatewayError('route_not_found', `No route for ${incoming.method} ${incoming.path}`))
+    }
+    if (match.kind === 'method_not_allowed') {
+      return ex.fail(
+        new GatewayError('method_not_allowed', `Method ${incoming.method} is not allowed here`, {
+          details: { allow: match.allowed.join(', ') },
+        }),
+      )
+    }
+    const { route, params } = match
+    ex.routeLabel = route.path
+
+    // No body to wait for (GET, or no length and not chunked): go straight on, no promise.
+    if (!hasBody(incoming)) return ex.run(route, params, undefined)
+    // The body must be read synchronously from here (uWS hands chunks only to a handler
+    // attached in this tick).
+    readBody(res, incoming, route.bodyLimit ?? p.bodyLimit, ex).then(
+      (raw) => ex.run(route, params, raw),
+      (e: unknown) => ex.fail(e),
+    )
+  }
+
+  /** The handler's context; a promise only when a token has to be verified. */
+  function buildContext(route: Route, ex: Exchange, params: Record<string, string>, raw: Buffer | undefined): RequestContext | Promise<RequestContext> {
+    const header = ex.incoming.headers.authorization
     const token = header !== undefined && /^bearer /i.test(header) ? header.slice(7).trim() : undefined
     const mode = route.auth ?? 'required'
     if (mode === 'required') {
       if (token === undefined || token.length === 0)
         throw new AuthError('auth_required', 'Send Authorization: Bearer <token> (sign in with /auth/challenge and /auth/verify)')
-      auth = await p.authenticate(token)
-    } else if (mode === 'optional' && token !== undefined && token.length > 0) {
-      auth = await p.authenticate(token).catch(() => undefined)
+      return p.authenticate(token).then((auth) => completeContext(route, ex, params, raw, auth))
     }
+    if (mode === 'optional' && token !== undefined && token.length > 0) {
+      return p.authenticate(token).then(
+        (auth) => completeContext(route, ex, params, raw, auth),
+        () => completeContext(route, ex, params, raw, undefined),
+      )
+    }
+    return completeContext(route, ex, params, raw, undefined)
+  }
 
+  function completeContext(
+    route: Route,
+    ex: Exchange,
+    params: Record<string, string>,
+    raw: Buffer | undefined,
+    auth: AuthContext | undefined,
+  ): RequestContext {
+    const incoming = ex.incoming
     let body: unknown
     if (route.body !== undefined) {
       let parsed: unknown
@@ -261,7 +361,7 @@ export function createHttpServer(p: HttpServerParameters): HttpServer {
       body = route.body.parse(parsed)
     }
 
-    const queryObject = Object.fromEntries(new URLSearchParams(incoming.query))
+    const queryObject: Record<string, string> = incoming.query === '' ? {} : Object.fromEntries(new URLSearchParams(incoming.query))
     const query = route.query === undefined ? queryObject : route.query.parse(queryObject)
     return {
       method: incoming.method as HttpMethod,
@@ -270,10 +370,13 @@ export function createHttpServer(p: HttpServerParameters): HttpServer {
       query,
       headers: incoming.headers,
       body,
-      requestId,
+      requestId: ex.requestId,
       remoteAddress: incoming.remoteAddress,
       auth,
-      signal,
+      // The AbortController is made on first read (most handlers never look).
+      get signal() {
+        return ex.signal
+      },
     }
   }
 
@@ -307,11 +410,17 @@ export function createHttpServer(p: HttpServerParameters): HttpServer {
   }
 }
 
-/** Reads the request body up to `limit` bytes; undefined when the method carries none. */
-function readBody(res: HttpResponse, incoming: Incoming, limit: number, state: { done: boolean }): Promise<Buffer | undefined> {
+/** Whether the request carries a body to read (never for GET). */
+function hasBody(incoming: Incoming): boolean {
+  if (incoming.method === 'GET') return false
   const length = incoming.headers['content-length']
   const chunked = /chunked/i.test(incoming.headers['transfer-encoding'] ?? '')
-  if (incoming.method === 'GET' || (!chunked && (length === undefined || length === '0'))) return Promise.resolve(undefined)
+  return chunked || (length !== undefined && length !== '0')
+}
+
+/** Reads the request body (hasBody() was true) up to `limit` bytes. */
+function readBody(res: HttpResponse, incoming: Incoming, limit: number, state: { done: boolean }): Promise<Buffer> {
+  const length = incoming.headers['content-length']
   if (length !== undefined && Number(length) > limit) {
     // Drain nothing: answer at once and close the connection so the client stops sending.
     return Promise.reject(new PayloadTooLarge(limit))
