@@ -36,6 +36,9 @@ function run(tool: string, args: string[], opts: TpmOptions, input?: Uint8Array)
         reject(new TpmError(`${tool} failed: ${detail}`))
       }
     })
+    // A tool that exits without reading stdin (an error) closes the pipe: its exit code
+    // already reports the failure, so EPIPE here is not a second one.
+    child.stdin.on('error', () => undefined)
     child.stdin.end(input ?? Buffer.alloc(0))
   })
 }
