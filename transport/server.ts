@@ -1,4 +1,4 @@
-import { randomUUID } from 'node:crypto'
+import { randomBytes } from 'node:crypto'
 import { STATUS_CODES } from 'node:http'
 import type { Logger } from 'pino'
 import { AuthError, GatewayError, ValidationError } from '../shared/errors.js'
@@ -27,6 +27,11 @@ export interface HttpServer {
   /** Stops accepting, lets in-flight requests finish (up to graceMs), then closes everything. */
   close(graceMs: number): Promise<void>
 }
+
+/** Request ids when the client sent none: unique per process start, then a counter (randomUUID cost shows at load). */
+const REQUEST_ID_PREFIX = randomBytes(9).toString('base64url')
+let requestSeq = 0
+const nextRequestId = (): string => `${REQUEST_ID_PREFIX}-${(++requestSeq).toString(36)}`
 
 const PREFLIGHT_HEADERS: Record<string, string> = {
   'access-control-allow-methods': 'GET, POST, PUT, DELETE, PATCH, OPTIONS',
@@ -108,7 +113,7 @@ export function createHttpServer(p: HttpServerParameters): HttpServer {
       readonly incoming: Incoming,
     ) {
       const headerId = incoming.headers['x-request-id']
-      this.requestId = headerId !== undefined && REQUEST_ID.test(headerId) ? headerId : randomUUID()
+      this.requestId = headerId !== undefined && REQUEST_ID.test(headerId) ? headerId : nextRequestId()
       this.allowOrigin = corsFor(incoming.headers.origin)
     }
 
