@@ -49,6 +49,17 @@ const statusLine = (status: number): string => {
   return line
 }
 
+/** Expected refusals (404/405) are answered from the error's code and message: a stack trace is wasted work. */
+function withoutStack<T>(make: () => T): T {
+  const limit = Error.stackTraceLimit
+  Error.stackTraceLimit = 0
+  try {
+    return make()
+  } finally {
+    Error.stackTraceLimit = limit
+  }
+}
+
 function isPromise<T>(value: T | Promise<T>): value is Promise<T> {
   return typeof (value as { then?: unknown } | null)?.then === 'function'
 }
@@ -297,17 +308,20 @@ export function createHttpServer(p: HttpServerParameters): HttpServer {
     if (incoming.method === 'OPTIONS') return ex.sendJson(204, undefined, PREFLIGHT_HEADERS)
     if (closing) return ex.fail(new GatewayError('shutting_down', 'The gateway is shutting down; retry shortly'))
     if (!METHODS.has(incoming.method as HttpMethod)) {
-      return ex.fail(new GatewayError('method_not_allowed', `Method ${incoming.method} is not supported`))
+      return ex.fail(withoutStack(() => new GatewayError('method_not_allowed', `Method ${incoming.method} is not supported`)))
     }
     const match = router.match(incoming.method as HttpMethod, incoming.path)
     if (match.kind === 'not_found') {
-      return ex.fail(new GatewayError('route_not_found', `No route for ${incoming.method} ${incoming.path}`))
+      return ex.fail(withoutStack(() => new GatewayError('route_not_found', `No route for ${incoming.method} ${incoming.path}`)))
     }
     if (match.kind === 'method_not_allowed') {
       return ex.fail(
-        new GatewayError('method_not_allowed', `Method ${incoming.method} is not allowed here`, {
-          details: { allow: match.allowed.join(', ') },
-        }),
+        withoutStack(
+          () =>
+            new GatewayError('method_not_allowed', `Method ${incoming.method} is not allowed here`, {
+              details: { allow: match.allowed.join(', ') },
+            }),
+        ),
       )
     }
     const { route, params } = match
