@@ -167,8 +167,9 @@ export function createHttpServer(p: HttpServerParameters): HttpServer {
 
     sendJson(status: number, body: unknown, headers?: Record<string, string>, closeConnection = closing): void {
       if (this.done) return this.finish(status)
-      this.done = true
+      // Serialise first: a body that cannot be serialised must still get a 500, not silence.
       const text = body === undefined ? '' : JSON.stringify(body, bigintReplacer)
+      this.done = true
       const res = this.res
       res.cork(() => {
         res.writeStatus(statusLine(status))
