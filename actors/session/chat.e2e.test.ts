@@ -3,7 +3,7 @@ import WebSocket from 'ws'
 import { generatePrivateKey, privateKeyToAccount } from 'viem/accounts'
 import { priceTurn } from '../../pricing/price-turn.js'
 import { startChainTestEnv, type ChainTestEnv } from '../../test/chain/env.js'
-import { startAnthropicFixture, textTurn, toolTurn, type AnthropicFixture } from '../../test/anthropic/server.js'
+import { startAnthropicFixture, textTurn, toolTurn, type AnthropicFixture, type FixtureTurn } from '../../test/anthropic/server.js'
 import { signIn, startTestGateway, testAccount, type TestGateway } from '../../test/gateway.js'
 import { startMcpGateway, type McpGatewayFixture } from '../../test/mcp/gateway.js'
 
@@ -144,10 +144,9 @@ describe('chat end to end over HTTP: sign in → key → session → chat with a
   it('over WebSocket: a chat frame streams on session:<id>; a client that drops mid-turn resumes with after and sees every event once', async () => {
     const s = (await (await fetch(`${gw.url}/agents/assistant/sessions`, { method: 'POST', headers: auth(), body: JSON.stringify({ model: 'haiku' }) })).json()) as { id: string }
     const spendsBefore = (await settledSpends()).length
-    fx.enqueue(
-      { ...toolTurn('echo', { text: 'ws' }, { text: 'Looking. ' }), interEventDelayMs: 30 },
-      { ...textTurn('Done over WebSocket.'), interEventDelayMs: 30 },
-    )
+    // Slow streams, so the client can drop while the turn is still running.
+    const slow = (turn: FixtureTurn): FixtureTurn => (turn.kind === 'message' ? { ...turn, interEventDelayMs: 30 } : turn)
+    fx.enqueue(slow(toolTurn('echo', { text: 'ws' }, { text: 'Looking. ' })), slow(textTurn('Done over WebSocket.')))
     type EventFrame = { type: 'event'; topic: string; position: string; event: { type: string; data: any } }
     const open = async (): Promise<{ ws: WebSocket; frames: any[] }> => {
       const ws = new WebSocket(`${gw.url.replace('http', 'ws')}/ws`, ['agent-gateway.v1.json'], { headers: { authorization: `Bearer ${token}` } })
