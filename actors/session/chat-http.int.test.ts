@@ -27,6 +27,7 @@ import { walletDefinition } from '../wallet/definition.js'
 import { availableBalance } from '../wallet/ledger.js'
 import { walletSessionLedger } from './ledger-port.js'
 import { SessionService } from './service.js'
+import { parseSseFrames } from '../../test/sse.js'
 
 /**
  * The chat routes over real HTTP (the gateway's uWS server and SSE), with the real wallet
@@ -101,13 +102,7 @@ describe('chat over HTTP with the real wallet ledger', () => {
   const h = (who: string) => ({ authorization: `Bearer ${who}`, 'content-type': 'application/json' })
   const newSession = async (who = ALICE) => ((await (await fetch(`${base}/agents/assistant/sessions`, { method: 'POST', headers: h(who), body: '{"model":"haiku"}' })).json()) as { id: string }).id
   const settled = async () => (await store.readStream(`wallet-${ALICE.toLowerCase()}`)).filter((e) => e.type === 'SpendSettled')
-  function frames(raw: string) {
-    expect(raw.includes('\r')).toBe(false)
-    return raw
-      .split('\n\n')
-      .filter((f) => f.length > 0 && !f.startsWith(':') && f !== 'data: [DONE]')
-      .map((f) => ({ id: /^id: (.*)$/m.exec(f)?.[1], ...(JSON.parse(/^data: (.*)$/m.exec(f)![1]!) as { type: string; data: any }) }))
-  }
+  const frames = parseSseFrames
 
   it('GET /agents needs no token and ignores a stale one', async () => {
     const res = await fetch(`${base}/agents`, { headers: { authorization: 'Bearer stale.token.value' } })

@@ -5,27 +5,11 @@ import { priceTurn } from '../../pricing/price-turn.js'
 import { startChainTestEnv, type ChainTestEnv } from '../../test/chain/env.js'
 import { startAnthropicFixture, textTurn, toolTurn, type AnthropicFixture, type FixtureTurn } from '../../test/anthropic/server.js'
 import { signIn, startTestGateway, testAccount, type TestGateway } from '../../test/gateway.js'
+import { parseSseFrames } from '../../test/sse.js'
 import { startMcpGateway, type McpGatewayFixture } from '../../test/mcp/gateway.js'
 
-interface Frame {
-  id?: string
-  type: string
-  data: any
-}
-
 /** Reads a whole SSE response, checking the §6 framing (LF only, JSON data lines). */
-async function readSse(res: Response): Promise<Frame[]> {
-  const raw = await res.text()
-  expect(raw.includes('\r')).toBe(false)
-  return raw
-    .split('\n\n')
-    .filter((f) => f.length > 0 && !f.startsWith(':') && f !== 'data: [DONE]')
-    .map((f) => {
-      const id = /^id: (.*)$/m.exec(f)?.[1]
-      const data = JSON.parse(/^data: (.*)$/m.exec(f)![1]!) as { type: string; data: unknown }
-      return id === undefined ? data : { id, ...data }
-    })
-}
+const readSse = async (res: Response) => parseSseFrames(await res.text())
 
 describe('chat end to end over HTTP: sign in → key → session → chat with a tool → one settled spend', () => {
   let chain: ChainTestEnv

@@ -24,6 +24,7 @@ import type { RequestContext, Route, StreamResult } from '../../transport/route.
 import { sessionRoutes } from '../../transport/routes/sessions.js'
 import type { SessionLedger } from './ledger-port.js'
 import { SessionService } from './service.js'
+import { parseSseFrames, type SseFrame } from '../../test/sse.js'
 
 const WALLET = '0x00000000000000000000000000000000000000A1' as const
 
@@ -56,23 +57,8 @@ function fakeLedger(balance: bigint) {
   return { ledger, log, holds }
 }
 
-interface Frame {
-  id?: string
-  type: string
-  data: any
-}
-
-function parseFrames(raw: string): Frame[] {
-  expect(raw.includes('\r')).toBe(false)
-  return raw
-    .split('\n\n')
-    .filter((f) => f.length > 0 && !f.startsWith(':') && f !== 'data: [DONE]')
-    .map((f) => {
-      const id = /^id: (.*)$/m.exec(f)?.[1]
-      const data = JSON.parse(/^data: (.*)$/m.exec(f)![1]!)
-      return id === undefined ? data : { id, ...data }
-    })
-}
+type Frame = SseFrame
+const parseFrames = parseSseFrames
 
 async function runStream(result: unknown, abortAfterMs?: number): Promise<Frame[]> {
   const r = result as StreamResult
