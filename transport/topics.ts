@@ -33,17 +33,22 @@ export async function followTopic(
   streams: readonly string[],
   project: TopicSpec['project'],
   after: Position,
-  deliver: (e: TopicEvent) => void,
+  deliver: (e: TopicEvent, phase: 'replay' | 'live') => void | Promise<void>,
   signal: AbortSignal,
 ): Promise<() => void> {
   let buffer: RecordedEvent[] | undefined = []
   let head: Position = 0n
   const onLive = (e: RecordedEvent): void => {
     if (buffer !== undefined) buffer.push(e)
-    else if (e.position > head && e.position > after) emit(e)
+    else if (e.position > head && e.position > after) for (const event of project(e)) void deliver({ position: e.position, event }, 'live')
   }
-  const emit = (e: RecordedEvent): void => {
-    for (const event of project(e)) deliver({ position: e.position, event })
+  // Replayed events wait for the consumer (deliver may return a promise: backpressure),
+  // while live ones arriving meanwhile are buffered and flushed after them.
+  const replay = async (e: RecordedEvent): Promise<void> => {
+    for (const event of project(e)) {
+      if (signal.aborted) return
+      await deliver({ position: e.position, event }, 'replay')
+    }
   }
   const offs = streams.map((s) => live.onStream(s, onLive))
   const stop = (): void => {
@@ -57,10 +62,15 @@ export async function followTopic(
       for (const e of await store.readStream(s)) if (e.position > after && e.position <= head) stored.push(e)
     }
     stored.sort((a, b) => (a.position < b.position ? -1 : a.position > b.position ? 1 : 0))
-    for (const e of stored) emit(e)
-    const pending = buffer
+    for (const e of stored) await replay(e)
+    // Flush what went live during the replay; more may arrive while we wait, so loop
+    // until the buffer is empty, then switch to live with no await in between.
+    while (buffer.length > 0) {
+      const pending = buffer
+      buffer = []
+      for (const e of pending) if (e.position > head && e.position > after) await replay(e)
+    }
     buffer = undefined
-    for (const e of pending) if (e.position > head && e.position > after) emit(e)
   } catch (error) {
     stop()
     throw error

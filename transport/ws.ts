@@ -51,6 +51,8 @@ interface Conn {
   ws: WebSocket<Conn> | undefined
   /** Frames are handled one after another, so `auth` then `subscribe` sent back to back work. */
   queue: Promise<void>
+  /** Replays waiting for the socket to drain. */
+  drainWaiters: (() => void)[]
 }
 
 const position = z
@@ -97,6 +99,7 @@ export class WebSocketHub implements WebSocketEndpoint {
           closed: false,
           ws: undefined,
           queue: Promise.resolve(),
+          drainWaiters: [],
         }
         res.upgrade(conn, req.getHeader('sec-websocket-key'), protocol, req.getHeader('sec-websocket-extensions'), context)
       },
@@ -124,10 +127,18 @@ export class WebSocketHub implements WebSocketEndpoint {
         }
         conn.queue = conn.queue.then(() => this.#onFrame(conn, frame))
       },
-      drain: () => undefined,
+      drain: (ws) => {
+        const conn = ws.getUserData()
+        if (ws.getBufferedAmount() > this.#replayHighWater()) return
+        const waiters = conn.drainWaiters
+        conn.drainWaiters = []
+        for (const w of waiters) w()
+      },
       close: (ws) => {
         const conn = ws.getUserData()
         conn.closed = true
+        for (const w of conn.drainWaiters) w()
+        conn.drainWaiters = []
         if (conn.authTimer !== undefined) clearTimeout(conn.authTimer)
         for (const c of conn.topics.values()) c.abort()
         conn.topics.clear()
@@ -211,7 +222,10 @@ export class WebSocketHub implements WebSocketEndpoint {
         spec.streams(topic, auth),
         (e) => spec.project(e),
         after === undefined ? from : after,
-        (e) => this.#send(conn, { type: 'event', topic, position: e.position, event: e.event }),
+        (e, phase) => {
+          const frame = { type: 'event', topic, position: e.position, event: e.event }
+          return phase === 'live' ? this.#send(conn, frame) : this.#sendPaced(conn, frame)
+        },
         controller.signal,
       )
     } catch (error) {
@@ -229,6 +243,23 @@ export class WebSocketHub implements WebSocketEndpoint {
       conn.protocol === 'msgpack' ? ws.send(encode(frame), true) : ws.send(JSON.stringify(frame, bigintReplacer), false)
     // 2 = dropped by uWS's backpressure limit; or too much already queued: close, client resumes with `after`.
     if (status === 2 || ws.getBufferedAmount() > (this.#p.maxBuffered ?? 1024 * 1024)) this.#end(conn, 1013, 'slow consumer: resume with after')
+  }
+
+  /**
+   * Replay of stored events: the client asked for them, so it is paced by the socket's
+   * drain instead of being closed as a slow consumer (a long history may be megabytes).
+   */
+  #sendPaced(conn: Conn, frame: Record<string, unknown>): Promise<void> | undefined {
+    const ws = conn.ws
+    if (conn.closed || ws === undefined) return undefined
+    if (conn.protocol === 'msgpack') ws.send(encode(frame), true)
+    else ws.send(JSON.stringify(frame, bigintReplacer), false)
+    if (ws.getBufferedAmount() <= this.#replayHighWater()) return undefined
+    return new Promise((resolve) => conn.drainWaiters.push(resolve))
+  }
+
+  #replayHighWater(): number {
+    return (this.#p.maxBuffered ?? 1024 * 1024) / 4
   }
 
   #end(conn: Conn, code: number, reason: string): void {

@@ -271,6 +271,46 @@ describe('foundation: sign-in, settings, restart', () => {
     ws2.close()
   })
 
+  it('closes a WebSocket client that stops reading with 1013; it resumes with after and misses nothing', async () => {
+    const carol = testAccount(1)
+    const token = await signIn(gw.url, carol)
+    const ws = new WebSocket(`${gw.url.replace('http', 'ws')}/ws`, ['agent-gateway.v1.json'], { headers: { authorization: `Bearer ${token}` } })
+    const seen: { position: string }[] = []
+    ws.on('message', (d: Buffer) => {
+      const f = JSON.parse(d.toString()) as { type: string; position: string }
+      if (f.type === 'event') seen.push(f)
+    })
+    await new Promise((resolve) => ws.once('open', resolve))
+    ws.send(JSON.stringify({ type: 'subscribe', topic: 'wallet' }))
+    await new Promise((r) => setTimeout(r, 200))
+    const closed = new Promise<number>((resolve) => ws.once('close', (code: number) => resolve(code)))
+    // Stop reading: the kernel buffers fill, then the gateway's per-client buffer.
+    ;(ws as unknown as { _socket: { pause(): void } })._socket.pause()
+    const blob = 'x'.repeat(60_000)
+    let code: number | undefined
+    void closed.then((c) => (code = c))
+    for (let i = 0; i < 400 && code === undefined; i++) {
+      expect((await putSettings(gw.url, token, { blob: `${i}${blob}` })).status).toBe(200)
+    }
+    ;(ws as unknown as { _socket: { resume(): void } })._socket.resume()
+    expect(await closed).toBe(1013)
+
+    // Resume from the last event received: everything after it arrives, nothing twice.
+    const after = seen.at(-1)?.position ?? '0'
+    const ws2 = new WebSocket(`${gw.url.replace('http', 'ws')}/ws`, ['agent-gateway.v1.json'], { headers: { authorization: `Bearer ${token}` } })
+    const resumed: { position: string }[] = []
+    ws2.on('message', (d: Buffer) => {
+      const f = JSON.parse(d.toString()) as { type: string; position: string }
+      if (f.type === 'event') resumed.push(f)
+    })
+    await new Promise((resolve) => ws2.once('open', resolve))
+    ws2.send(JSON.stringify({ type: 'subscribe', topic: 'wallet', after }))
+    const stored = (await gw.store.readStream(`wallet-${carol.address.toLowerCase()}`)).filter((e) => e.position > BigInt(after))
+    for (let i = 0; i < 400 && resumed.length < stored.length; i++) await new Promise((r) => setTimeout(r, 25))
+    expect(resumed.map((f) => f.position)).toEqual(stored.map((e) => e.position.toString()))
+    ws2.close()
+  }, 120_000)
+
   it('closes an unauthenticated WebSocket with 4401', async () => {
     const ws = new WebSocket(`${gw.url.replace('http', 'ws')}/ws`, ['agent-gateway.v1.json'])
     await new Promise((resolve) => ws.once('open', resolve))
