@@ -192,6 +192,8 @@ export class FileVaultPersistence implements VaultPersistence {
         continue
       }
       if (Date.now() > deadline) throw unavailable('The key vault is busy; try again')
+      // Not fair: a busy holder may re-acquire before a sleeping waiter wakes. Vault writes
+      // are rare per wallet, so a waiter is only delayed, bounded by lockTimeoutMs (then 503).
       await sleep(5 + Math.floor(Math.random() * 10))
     }
   }
