@@ -39,6 +39,7 @@ describe('chat end to end over HTTP: sign in → key → session → chat with a
       RELAYER_PRIVATE_KEY: chain.relayerKey,
       CHAIN_CONFIRMATIONS: '0',
       CHAIN_POLL_MS: '100',
+      RESERVATION_TTL_MS: '123000',
       LOG_LEVEL: 'warn',
     })
     gatewayUrl = gw.url
@@ -97,6 +98,10 @@ describe('chat end to end over HTTP: sign in → key → session → chat with a
     })
     const spends = await settledSpends()
     expect(spends).toHaveLength(1)
+    // The turn's holds live for the configured RESERVATION_TTL_MS.
+    const reserved = (await gw.store.readStream(`wallet-${alice.address.toLowerCase()}`)).filter((e) => e.type === 'SpendReserved').map((e) => e.data as { at: string; expiresAt: string })
+    expect(reserved.length).toBeGreaterThan(0)
+    for (const r of reserved) expect(Date.parse(r.expiresAt) - Date.parse(r.at)).toBe(123_000)
     expect((spends[0]!.data as any).amount).toBe(expected.total)
     const done = frames.at(-1)!.data
     expect(done.costRaw).toBe(expected.total.toString())

@@ -26,7 +26,7 @@ export interface WalletHostLike {
  * The SessionLedger on the wallet actor: one actor per lower-case address.
  * `available` computes the balance left from the wallet snapshot's ledger (actors/wallet/ledger.ts).
  */
-export function walletSessionLedger(wallets: WalletHostLike, available: (ledger: any) => bigint): SessionLedger {
+export function walletSessionLedger(wallets: WalletHostLike, available: (ledger: any) => bigint, reservationTtlMs?: number): SessionLedger {
   return {
     async reserve(p) {
       await wallets.send(p.wallet.toLowerCase(), {
@@ -35,6 +35,8 @@ export function walletSessionLedger(wallets: WalletHostLike, available: (ledger:
         agentId: p.agentId,
         amount: p.amount,
         purpose: p.purpose,
+        // A hold whose holder died is released after this (config RESERVATION_TTL_MS).
+        ...(reservationTtlMs === undefined ? {} : { ttlMs: reservationTtlMs }),
         ...(p.onChainPayment === true ? { onChainPayment: true } : {}),
       })
     },

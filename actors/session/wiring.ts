@@ -19,7 +19,7 @@ import { SessionService } from './service.js'
 export interface CreateChatParameters {
   config: Pick<
     Config,
-    'ANTHROPIC_BASE_URL' | 'MCP_GATEWAY_URL' | 'MCP_AUDIENCE' | 'OPERATOR_PRIVATE_KEY' | 'CHAIN_ID' | 'CHAIN_RPC_URL' | 'USDC_ADDRESS' | 'X402_MAX_PER_CALL' | 'CHAT_DEDUPE_WINDOW_MS' | 'AGENTS_DIRS'
+    'ANTHROPIC_BASE_URL' | 'MCP_GATEWAY_URL' | 'MCP_AUDIENCE' | 'OPERATOR_PRIVATE_KEY' | 'CHAIN_ID' | 'CHAIN_RPC_URL' | 'USDC_ADDRESS' | 'X402_MAX_PER_CALL' | 'CHAT_DEDUPE_WINDOW_MS' | 'AGENTS_DIRS' | 'RESERVATION_TTL_MS'
   >
   store: EventStore
   snapshots?: SnapshotStore
@@ -58,7 +58,7 @@ export interface Chat {
 /** Builds the chat feature (agents, sessions, model loop, MCP) from config and the shared adapters. */
 export async function createChat(p: CreateChatParameters): Promise<Chat> {
   const agents = await loadAgents([DEFAULT_AGENTS_DIR, ...p.config.AGENTS_DIRS])
-  const ledger = walletSessionLedger(p.wallets, availableBalance)
+  const ledger = walletSessionLedger(p.wallets, availableBalance, p.config.RESERVATION_TTL_MS)
   const rpc = p.config.CHAIN_RPC_URL === undefined ? undefined : createPublicClient({ transport: http(p.config.CHAIN_RPC_URL) })
   const x402 =
     p.depositAccount === undefined || p.config.X402_MAX_PER_CALL === 0n
