@@ -55,12 +55,13 @@ interface Conn {
   drainWaiters: (() => void)[]
 }
 
-const position = z
+/** A store position as a client may send it (decimal string, number or msgpack bigint). */
+export const wsPosition = z
   .union([z.string().regex(/^\d{1,30}$/), z.number().int().nonnegative(), z.bigint().nonnegative()])
   .transform((v) => BigInt(v))
 const clientFrame = z.discriminatedUnion('type', [
   z.object({ type: z.literal('auth'), token: z.string().min(1).max(8192) }),
-  z.object({ type: z.literal('subscribe'), topic: z.string().min(1).max(200), after: position.optional(), id: z.unknown().optional() }),
+  z.object({ type: z.literal('subscribe'), topic: z.string().min(1).max(200), after: wsPosition.optional(), id: z.unknown().optional() }),
   z.object({ type: z.literal('unsubscribe'), topic: z.string().min(1).max(200), id: z.unknown().optional() }),
   z.object({ type: z.literal('ping'), id: z.unknown().optional() }),
 ])

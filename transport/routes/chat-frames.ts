@@ -1,9 +1,7 @@
 import { z } from 'zod'
 import type { SessionService } from '../../actors/session/service.js'
 import type { BeginChatParameters } from './sessions.js'
-import type { WsCommandHandler } from '../ws.js'
-
-const position = z.union([z.string().regex(/^\d{1,30}$/), z.number().int().nonnegative(), z.bigint().nonnegative()]).transform((v) => BigInt(v))
+import { wsPosition, type WsCommandHandler } from '../ws.js'
 
 const chatFrame = z.object({
   type: z.literal('chat'),
@@ -13,7 +11,7 @@ const chatFrame = z.object({
   model: z.string().min(1).max(200).optional(),
   requestId: z.string().min(1).max(128),
   /** Resume point for the session topic (the last position the client saw). */
-  after: position.optional(),
+  after: wsPosition.optional(),
 })
 
 const approveFrame = z.object({
