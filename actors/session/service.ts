@@ -1,9 +1,10 @@
 import { createHash, randomUUID } from 'node:crypto'
 import type { AgentRegistry } from '../../agents/load-agents.js'
 import { toolAllowed, type AgentDefinition } from '../../agents/schema.js'
-import type { CallModel, ModelTool, ModelUsage } from '../../connectors/anthropic/call-model.js'
+import type { CallModel, ModelTool } from '../../connectors/anthropic/call-model.js'
 import type { McpExecutor } from '../../connectors/mcp/executor.js'
-import { maxCost, priceTurn } from '../../pricing/price-turn.js'
+import { maxCost } from '../../pricing/price-turn.js'
+import { estimatePromptTokens, spendBreakdown, turnCost } from '../billing/billed-model-call.js'
 import { DomainError, GatewayError, NotFoundError } from '../../shared/errors.js'
 import type { EventStore, RecordedEvent, SnapshotStore } from '../../store/types.js'
 import { ActorHost } from '../runtime/host.js'
@@ -41,23 +42,6 @@ export interface StartTurnParameters {
   images?: ImageInput[]
   model: string
   idempotencyKey?: string
-}
-
-/** The BYOK charge of usage so far (API §15), priced exactly and rounded up once. */
-export function turnCost(model: string, usage: ModelUsage, toolCalls: number, toolCosts: bigint, charged: bigint): TurnCost {
-  const priced = priceTurn({
-    model,
-    usage: { inputTokens: usage.inputTokens, outputTokens: usage.outputTokens, cacheCreationInputTokens: usage.cacheWriteTokens, cacheReadInputTokens: usage.cacheReadTokens },
-    toolCalls,
-    toolCosts: 0n,
-    byok: true,
-  })
-  return { model: priced.model, usage, toolCalls, baseLlmCost: priced.baseLlmCost, platformCost: priced.platformCost, toolCosts, total: priced.platformCost + toolCosts, charged, byok: true }
-}
-
-/** Rough upper estimate of prompt tokens (≈ 3 characters a token; images at their base64 size / 4). */
-export function estimatePromptTokens(parts: unknown[]): number {
-  return Math.ceil(JSON.stringify(parts).length / 3) + 64
 }
 
 /**
@@ -402,29 +386,12 @@ export class SessionService {
     const cost = turnCost(turn.model, turn.usage, turn.toolCalls, turn.toolCosts, 0n)
     let settled: { charged: bigint; balanceRemaining: bigint | null } = { charged: 0n, balanceRemaining: null }
     try {
-      settled = await this.#p.ledger.settle({ wallet, reservationId: turn.reservationId, amount: cost.platformCost, breakdown: this.#breakdown(cost, ctx.actorId, turn.turnId) })
+      settled = await this.#p.ledger.settle({ wallet, reservationId: turn.reservationId, amount: cost.platformCost, breakdown: spendBreakdown(cost, { sessionId: ctx.actorId, turnId: turn.turnId }) })
     } catch (error) {
       // The reply was delivered; a lost hold (expired) is the operator's loss, not the user's error.
       this.#p.onError?.(error, 'settleTurn')
     }
     await ctx.send({ type: 'CompleteTurn', turnId: turn.turnId, cost: { ...cost, charged: settled.charged }, balanceRemaining: settled.balanceRemaining })
-  }
-
-  #breakdown(cost: TurnCost, sessionId: string, turnId: string) {
-    return {
-      model: cost.model,
-      inputTokens: cost.usage.inputTokens,
-      outputTokens: cost.usage.outputTokens,
-      cacheCreationInputTokens: cost.usage.cacheWriteTokens,
-      cacheReadInputTokens: cost.usage.cacheReadTokens,
-      baseLlmCost: cost.baseLlmCost,
-      toolCalls: cost.toolCalls,
-      toolCosts: 0n,
-      platformCost: cost.platformCost,
-      byok: true,
-      sessionId,
-      turnId,
-    }
   }
 
   /** Ends a turn that did not complete: settle what completed, release otherwise, then record it. */
@@ -439,7 +406,7 @@ export class SessionService {
       if (used) {
         const c = turnCost(turn.model, turn.usage, turn.toolCalls, turn.toolCosts, 0n)
         const s = await this.#p.ledger
-          .settle({ wallet, reservationId: turn.reservationId, amount: c.platformCost, breakdown: this.#breakdown(c, sessionId, turnId) })
+          .settle({ wallet, reservationId: turn.reservationId, amount: c.platformCost, breakdown: spendBreakdown(c, { sessionId, turnId }) })
           .catch((e: unknown) => (this.#p.onError?.(e, 'endTurn.settle'), { charged: 0n }))
         cost = { ...c, charged: s.charged }
       } else {
