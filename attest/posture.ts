@@ -1,4 +1,4 @@
-import type { KeySource } from '../auth/key-source.js'
+import type { KeySource } from '../keys/key-source.js'
 
 export type TrustState = 'trusted' | 'degraded_hash_mismatch' | 'degraded_no_attestation'
 

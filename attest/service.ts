@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto'
-import type { SigningKey } from '../auth/signing-key.js'
+import type { SigningKey } from '../keys/signing-key.js'
 import type { WorkerPool } from '../workers/pool.js'
 import { loadCertsFromDir, parseCertTable, toPem, type SnpCertificates } from './amd-certs.js'
 import { buildReportData, jwksHashTrunc16, nonceSlot, provenanceSlot, splitReportData } from './binding.js'

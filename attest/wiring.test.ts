@@ -2,7 +2,7 @@ import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
-import { loadSigningKey } from '../auth/signing-key.js'
+import { loadSigningKey } from '../keys/signing-key.js'
 import { loadConfig } from '../config.js'
 import { createAttestation } from './wiring.js'
 

@@ -1,5 +1,5 @@
-import type { KeySource } from '../auth/key-source.js'
-import type { SigningKey } from '../auth/signing-key.js'
+import type { KeySource } from '../keys/key-source.js'
+import type { SigningKey } from '../keys/signing-key.js'
 import type { Config } from '../config.js'
 import type { WorkerPool } from '../workers/pool.js'
 import { loadBuildInfo, type BuildInfo } from './build-info.js'

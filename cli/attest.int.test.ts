@@ -11,7 +11,7 @@ import { NoneProvider, type AttestationProvider } from '../attest/providers.js'
 import { AttestationService } from '../attest/service.js'
 import { createFakeChain, makeSignedReport } from '../attest/testing/fake-amd.js'
 import { serveRoutes } from '../attest/testing/serve-routes.js'
-import { signingKeyFromMaterial } from '../auth/signing-key.js'
+import { signingKeyFromMaterial } from '../keys/signing-key.js'
 import { attestationRoutes } from '../transport/routes/attestation.js'
 
 const REPO = new URL('..', import.meta.url).pathname

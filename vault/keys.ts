@@ -1,5 +1,5 @@
 import { join } from 'node:path'
-import { type KeySource, loadOrCreateSecret, randomSecret } from '../auth/key-source.js'
+import { type KeySource, loadOrCreateSecret, randomSecret } from '../keys/key-source.js'
 
 export interface VaultKeys {
   hmacKey: Uint8Array

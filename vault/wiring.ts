@@ -1,6 +1,6 @@
 import { join, resolve } from 'node:path'
 import { NonceRegistry } from '../auth/nonces.js'
-import type { KeySource } from '../auth/key-source.js'
+import type { KeySource } from '../keys/key-source.js'
 import type { Config } from '../config.js'
 import type { EventStore } from '../store/types.js'
 import type { DeriveVaultKeysParameters, DeriveVaultKeysReturnType } from './crypto.js'

@@ -1,7 +1,7 @@
 import { createHash, pbkdf2Sync } from 'node:crypto'
 import { join } from 'node:path'
 import { english, generateMnemonic, HDKey, hdKeyToAccount, type HDAccount } from 'viem/accounts'
-import { readFileIfPresent, writeSecretFileExclusive } from '../../auth/key-source.js'
+import { readFileIfPresent, writeSecretFileExclusive } from '../../keys/key-source.js'
 import { ConfigError } from '../../config.js'
 import type { Address, ChainLogger } from './types.js'
 

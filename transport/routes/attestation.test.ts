@@ -1,6 +1,6 @@
 import { generateKeyPairSync } from 'node:crypto'
 import { describe, expect, it } from 'vitest'
-import { signingKeyFromMaterial } from '../../auth/signing-key.js'
+import { signingKeyFromMaterial } from '../../keys/signing-key.js'
 import type { BuildInfo } from '../../attest/build-info.js'
 import { buildSecurityPosture } from '../../attest/posture.js'
 import { verifyDsse, type DsseEnvelope } from '../../attest/provenance.js'

@@ -1,7 +1,7 @@
 import { createECDH, createPrivateKey, createPublicKey, generateKeyPairSync, type JsonWebKey, type KeyObject, type webcrypto } from 'node:crypto'
 import { join } from 'node:path'
 import { calculateJwkThumbprint, importJWK, type JWK } from 'jose'
-import { loadOrCreateSealedSecret, type TpmOptions } from '../attest/tpm.js'
+import { loadOrCreateSealedSecret, type TpmOptions } from './tpm.js'
 import { loadOrCreateSecret, readSecretFileIfAny, type KeySource } from './key-source.js'
 
 /** The public half as served in the JWKS (API §10, §12). */

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto'
 import { chmodSync, mkdirSync, openSync, closeSync, readFileSync, writeSync, statSync, renameSync } from 'node:fs'
 import { dirname } from 'node:path'
-import { loadOrCreateSealedSecret, type TpmOptions } from '../attest/tpm.js'
+import { loadOrCreateSealedSecret, type TpmOptions } from './tpm.js'
 
 /** Where a secret came from; reported truthfully in the security posture (API §16). */
 export type KeySource = 'env_fallback' | 'file' | 'generated' | 'tpm_pcr'

@@ -4,8 +4,8 @@ import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { loadOrCreateSecretSealed } from '../auth/key-source.js'
-import { SIGNING_KEY_FILE, loadSigningKey } from '../auth/signing-key.js'
+import { loadOrCreateSecretSealed } from './key-source.js'
+import { SIGNING_KEY_FILE, loadSigningKey } from './signing-key.js'
 import { TpmError, loadOrCreateSealedSecret, sealToPcrs, tpmAvailable, unsealFromPcrs, type TpmOptions } from './tpm.js'
 
 // Needs Debian's swtpm and tpm2-tools (apt-get install swtpm tpm2-tools; .ci/run installs them).
