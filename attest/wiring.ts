@@ -9,7 +9,7 @@ import { AttestationService } from './service.js'
 
 export interface CreateAttestationParameters {
   config: Pick<Config, 'ATTESTATION_PROVIDER' | 'TSM_REPORT_DIR' | 'SNP_CERTS_DIR' | 'MEASUREMENT_ALLOWLIST' | 'PUBLIC_URL'>
-  /** The current signing key (auth/signing-key.ts). */
+  /** The current signing key (keys/signing-key.ts). */
   signingKey: () => SigningKey
   pool?: WorkerPool
   /** Override (tests); default dist/build-info.json or computed live. */

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto'
 import { SignJWT, type CryptoKey, type KeyObject } from 'jose'
 
-/** The gateway's ES256 signing key (auth/signing-key.ts) as this module needs it. */
+/** The gateway's ES256 signing key (keys/signing-key.ts) as this module needs it. */
 export interface DelegationKey {
   privateKey: CryptoKey | KeyObject
   /** RFC 7638 thumbprint of the public key (the JWKS `kid`). */
