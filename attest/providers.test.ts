@@ -5,8 +5,8 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import { UnavailableError } from '../shared/errors.js'
 import { encodeCertTable } from './amd-certs.js'
 import { ConfigfsTsmProvider, NoneProvider, selectProvider } from './providers.js'
-import { fakeTsmFs, type FakeTsmOptions } from './testing/fake-tsm.js'
-import { buildReport } from './testing/fake-amd.js'
+import { fakeTsmFs, type FakeTsmOptions } from '../test/attest/fake-tsm.js'
+import { buildReport } from '../test/attest/fake-amd.js'
 
 describe('configfs-tsm provider (against a kernel-like tree)', () => {
   let root: string

@@ -5,7 +5,7 @@ import { AMD_ARK_SHA256, AMD_CHAINS } from './amd-roots.js'
 import { encodeCertTable, parseAmdExtensions, parseCertTable, splitPem } from './amd-certs.js'
 import { OFFSETS, SIGNED_REGION_END, SnpReportError, fieldAt, parseSnpReport } from './snp-report.js'
 import { AMD_ROOTS, verifySnpReport, type VerifySnpInput } from './verify-snp.js'
-import { POLICY_DEBUG, POLICY_DEFAULT, createFakeChain, makeSignedReport } from './testing/fake-amd.js'
+import { POLICY_DEBUG, POLICY_DEFAULT, createFakeChain, makeSignedReport } from '../test/attest/fake-amd.js'
 
 const dir = new URL('./testdata/snp/', import.meta.url)
 const REAL = readFileSync(new URL('attestation.bin', dir))

@@ -1,7 +1,7 @@
 import { rm } from 'node:fs/promises'
 import { generatePrivateKey, privateKeyToAccount, setSignEntropy } from 'viem/accounts'
 import { afterAll, describe, expect, it } from 'vitest'
-import { VaultHarness } from './testing.js'
+import { VaultHarness } from '../test/vault/harness.js'
 
 // For this file only (its own worker): every signature uses fresh randomness, like a
 // hardware or MPC signer that does not follow RFC 6979.

@@ -6,7 +6,7 @@ import { fileURLToPath } from 'node:url'
 import { afterAll, describe, expect, it } from 'vitest'
 import { openVaultPersistence } from './persistence.js'
 
-const child = fileURLToPath(new URL('./persistence-child.ts', import.meta.url))
+const child = fileURLToPath(new URL('../test/vault/persistence-child.ts', import.meta.url))
 const dirs: string[] = []
 afterAll(async () => {
   for (const d of dirs) await rm(d, { recursive: true, force: true })

@@ -13,7 +13,7 @@ import { vaultRoutes } from '../transport/routes/vault.js'
 import { type HttpServer, createHttpServer } from '../transport/server.js'
 import { createWorkerPool, type WorkerPool } from '../workers/pool.js'
 import { VAULT_REDACT_PATHS } from './providers.js'
-import { VaultHarness } from './testing.js'
+import { VaultHarness } from '../test/vault/harness.js'
 import { type CreatedVault, createVault } from './wiring.js'
 
 /**

@@ -4,7 +4,7 @@ import { join } from 'node:path'
 import { generatePrivateKey, privateKeyToAccount } from 'viem/accounts'
 import { afterAll, describe, expect, it } from 'vitest'
 import { signIn, startTestGateway, type TestGateway } from '../test/gateway.js'
-import { VaultHarness } from './testing.js'
+import { VaultHarness } from '../test/vault/harness.js'
 
 /** The whole gateway over HTTP: sign-in, vault routes, logout locking, restart, /health posture. */
 describe('vault in the running gateway', () => {

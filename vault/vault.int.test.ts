@@ -7,7 +7,7 @@ import { afterAll, describe, expect, it } from 'vitest'
 import { createWorkerPool } from '../workers/pool.js'
 import { SECP256K1_N } from './crypto.js'
 import { PROVIDER_INFO, PROVIDERS } from './providers.js'
-import { VaultHarness } from './testing.js'
+import { VaultHarness } from '../test/vault/harness.js'
 
 const harnesses: VaultHarness[] = []
 /** Every API key, secret value and derive signature the tests hand the vault. */

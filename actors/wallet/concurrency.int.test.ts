@@ -25,7 +25,7 @@ afterAll(() => {
   rmSync(dir, { recursive: true, force: true })
 })
 const WALLET = '0x5555555555555555555555555555555555555555'
-const CHILD = new URL('./testing/ledger-child.ts', import.meta.url).pathname
+const CHILD = new URL('../../test/wallet/ledger-child.ts', import.meta.url).pathname
 
 function child(args: string[]) {
   const c = spawn(process.execPath, ['--import', 'tsx', CHILD, ...args], { stdio: ['pipe', 'pipe', 'pipe'] })

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest'
 import { DomainError } from '../../shared/errors.js'
 import type { SpendBreakdown, WalletEvent } from './events.js'
 import { availableBalance, holdFor } from './ledger.js'
-import { fold, givenWhen } from './testing/fold.js'
+import { fold, givenWhen } from '../../test/wallet/fold.js'
 import type { WithdrawalLimits } from './withdrawal-guardrails.js'
 
 const AT = '2026-11-25T12:00:00.000Z' // a Wednesday

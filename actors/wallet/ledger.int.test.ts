@@ -11,8 +11,8 @@ import { comparableLedger, walletBalancesProjection, type BalanceRow } from '../
 import { walletTransactionsProjection } from '../../projections/wallet-transactions.js'
 import { walletDefinition } from './definition.js'
 import { allocateDepositIndex } from './deposit-index.js'
-import { fold } from './testing/fold.js'
-import { opArb, simulate, type Executor } from './testing/simulation.js'
+import { fold } from '../../test/wallet/fold.js'
+import { opArb, simulate, type Executor } from '../../test/wallet/simulation.js'
 import type { WalletEvent } from './events.js'
 
 const dir = mkdtempSync(join(tmpdir(), 'ledger-int-'))

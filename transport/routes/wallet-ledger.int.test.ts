@@ -17,7 +17,7 @@ import { walletTransactionsProjection } from '../../projections/wallet-transacti
 import { DomainError, ForbiddenError } from '../../shared/errors.js'
 import { SqliteEventStore } from '../../store/sqlite/sqlite-event-store.js'
 import { walletLedgerRoutes } from './wallet-ledger.js'
-import { authFor, call } from './wallet-ledger.testing.js'
+import { authFor, call } from '../../test/wallet/call-route.js'
 
 const A = '0xd8dA6BF26964aF9D7eEd9e03E53415D37aA96045' as const
 const B = '0xAb5801a7D398351b8bE11C439e05C5B3259aeC9B' as const

@@ -1,4 +1,4 @@
-import type { SpendBreakdown } from '../events.js'
+import type { SpendBreakdown } from '../../actors/wallet/events.js'
 
 /** A BYOK spend breakdown whose whole cost is tool calls (`total`), for ledger tests and simulations. */
 export const toolOnlyBreakdown = (total: bigint): SpendBreakdown => ({

@@ -3,7 +3,7 @@
  * `count` items to one vault file id through FileVaultPersistence (lock file + rename).
  */
 import { existsSync } from 'node:fs'
-import { openVaultPersistence } from './persistence.js'
+import { openVaultPersistence } from '../../vault/persistence.js'
 
 const [dir, id, prefix, count, go] = process.argv.slice(2) as [string, string, string, string, string]
 const p = await openVaultPersistence({ dir, failClosed: true })

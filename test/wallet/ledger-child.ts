@@ -8,10 +8,10 @@
  *       printing "settled <id>" after each acknowledged settlement (killed with SIGKILL)
  */
 import { createInterface } from 'node:readline'
-import { ActorHost } from '../../runtime/host.js'
-import { DomainError } from '../../../shared/errors.js'
-import { SqliteEventStore } from '../../../store/sqlite/sqlite-event-store.js'
-import { walletDefinition } from '../definition.js'
+import { ActorHost } from '../../actors/runtime/host.js'
+import { DomainError } from '../../shared/errors.js'
+import { SqliteEventStore } from '../../store/sqlite/sqlite-event-store.js'
+import { walletDefinition } from '../../actors/wallet/definition.js'
 import { toolOnlyBreakdown } from './breakdown.js'
 
 const [mode, file, wallet, countText, prefix] = process.argv.slice(2)

@@ -1,11 +1,11 @@
 import { transition } from 'xstate'
-import { initialSnapshot } from '../../runtime/initial-snapshot.js'
-import type { DecideContext } from '../../runtime/types.js'
-import type { WalletCommand } from '../commands.js'
-import { decide, type WalletSnapshot } from '../decide.js'
-import type { WalletEvent } from '../events.js'
-import { walletMachine } from '../machine.js'
-import type { DomainError } from '../../../shared/errors.js'
+import { initialSnapshot } from '../../actors/runtime/initial-snapshot.js'
+import type { DecideContext } from '../../actors/runtime/types.js'
+import type { WalletCommand } from '../../actors/wallet/commands.js'
+import { decide, type WalletSnapshot } from '../../actors/wallet/decide.js'
+import type { WalletEvent } from '../../actors/wallet/events.js'
+import { walletMachine } from '../../actors/wallet/machine.js'
+import type { DomainError } from '../../shared/errors.js'
 
 /** Folds events through the machine, returning the snapshot and every named action. */
 export function fold(events: readonly WalletEvent[], from: WalletSnapshot = initialSnapshot(walletMachine)) {

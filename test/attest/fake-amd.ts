@@ -1,8 +1,8 @@
 import { constants, createHash, generateKeyPairSync, randomBytes, sign, type KeyObject } from 'node:crypto'
-import { bitString, bool, explicit, ia5, integer, octets, oid, seq, set, time, utf8, nullValue } from '../der.js'
-import { AMD_OID } from '../amd-certs.js'
-import { OFFSETS, SNP_REPORT_SIZE, SIGNED_REGION_END, encodeTcb, type Product, type TcbVersion } from '../snp-report.js'
-import type { TrustRoot } from '../verify-snp.js'
+import { bitString, bool, explicit, ia5, integer, octets, oid, seq, set, time, utf8, nullValue } from '../../attest/der.js'
+import { AMD_OID } from '../../attest/amd-certs.js'
+import { OFFSETS, SNP_REPORT_SIZE, SIGNED_REGION_END, encodeTcb, type Product, type TcbVersion } from '../../attest/snp-report.js'
+import type { TrustRoot } from '../../attest/verify-snp.js'
 
 /**
  * A stand-in for AMD's key hierarchy, for tests and benches: RSA-PSS (SHA-384) ARK and

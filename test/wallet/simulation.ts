@@ -1,10 +1,10 @@
 import fc from 'fast-check'
-import { DomainError } from '../../../shared/errors.js'
-import type { WalletCommand } from '../commands.js'
+import { DomainError } from '../../shared/errors.js'
+import type { WalletCommand } from '../../actors/wallet/commands.js'
 import { toolOnlyBreakdown } from './breakdown.js'
-import { availableBalance, holdFor, type Ledger } from '../ledger.js'
-import type { WithdrawalLimits } from '../withdrawal-guardrails.js'
-import { windowKey, WINDOW_KINDS } from '../windows.js'
+import { availableBalance, holdFor, type Ledger } from '../../actors/wallet/ledger.js'
+import type { WithdrawalLimits } from '../../actors/wallet/withdrawal-guardrails.js'
+import { windowKey, WINDOW_KINDS } from '../../actors/wallet/windows.js'
 
 /**
  * A random-interleaving model of one wallet against a simulated chain, shared by the

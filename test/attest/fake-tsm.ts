@@ -1,6 +1,6 @@
 import * as fsp from 'node:fs/promises'
 import { basename, dirname, join } from 'node:path'
-import type { TsmFs } from '../providers.js'
+import type { TsmFs } from '../../attest/providers.js'
 
 export interface FakeTsmOptions {
   /** The kernel's answer to an inblob: the report and the certificate table. */
