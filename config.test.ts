@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest'
-import { ConfigError, loadConfig } from './config.js'
+import { loadConfig } from './config.js'
+import { ConfigError } from './shared/errors.js'
 
 describe('loadConfig', () => {
   it('gives every default from an empty environment', () => {

@@ -1,4 +1,5 @@
 import { z } from 'zod'
+import { ConfigError } from './shared/errors.js'
 
 const bool = z
   .enum(['true', 'false', '1', '0', 'yes', 'no'])
@@ -93,10 +94,6 @@ export const configSchema = z.object({
 })
 
 export type Config = z.infer<typeof configSchema>
-
-export class ConfigError extends Error {
-  override name = 'ConfigError'
-}
 
 /** Parses the environment; an invalid value throws a ConfigError naming the variable. */
 export function loadConfig(env: Record<string, string | undefined> = process.env): Config {

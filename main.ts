@@ -1,4 +1,5 @@
-import { ConfigError, loadConfig } from './config.js'
+import { loadConfig } from './config.js'
+import { ConfigError } from './shared/errors.js'
 import { startGateway } from './gateway.js'
 
 /** Process entry: configuration from the environment, then serve until SIGTERM/SIGINT. */

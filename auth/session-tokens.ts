@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto'
 import { SignJWT, errors as joseErrors, jwtVerify } from 'jose'
 import { getAddress } from 'viem'
 import { AuthError } from '../shared/errors.js'
-import type { AuthContext } from '../transport/route.js'
+import type { AuthContext } from './auth-context.js'
 
 export interface SessionTokensParameters {
   /** HS256 key material (≥ 32 bytes of entropy). */

@@ -68,3 +68,11 @@ export class UnavailableError extends GatewayError {
 export class DomainError extends GatewayError {
   override name = 'DomainError'
 }
+
+/**
+ * The gateway cannot start with this configuration (a variable is invalid or missing).
+ * Not a GatewayError: it never reaches a client, main.ts prints it and exits.
+ */
+export class ConfigError extends Error {
+  override name = 'ConfigError'
+}

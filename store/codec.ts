@@ -15,9 +15,20 @@ export function decode<T = unknown>(bytes: Uint8Array): T {
 }
 
 /**
- * JSON with bigint kept exact: a bigint becomes `{"$bigint":"<decimal>"}`. Used where
- * events leave as text (ledger exports, the hash chain, KurrentDB JSON bodies, JSON
- * WebSocket frames) so an auditor can rebuild the exact values from the text alone.
+ * The one JSON rule for bigints on the client wires (HTTP bodies, SSE `data:`, JSON
+ * WebSocket frames): a bigint is its decimal string. Money is always atomic units and a
+ * position is a counter, so the field's meaning says it is an integer; clients (the
+ * `rickydata` SDK) read strings. `JSON.stringify(value, bigintReplacer)`.
+ */
+export function bigintReplacer(_key: string, value: unknown): unknown {
+  return typeof value === 'bigint' ? value.toString() : value
+}
+
+/**
+ * Stored JSON with the type kept: a bigint becomes `{"$bigint":"<decimal>"}`, so the value
+ * is rebuilt exactly from text with no schema. Used where events themselves leave as text
+ * (the hash chain, KurrentDB JSON bodies, ledger exports) so an auditor can recompute
+ * every hash from the text alone. Not for client payloads: those use `bigintReplacer`.
  */
 export function toTaggedJson(value: unknown): unknown {
   if (typeof value === 'bigint') return { $bigint: value.toString() }

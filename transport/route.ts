@@ -1,4 +1,5 @@
 import type { ZodType } from 'zod'
+import type { AuthContext } from '../auth/auth-context.js'
 
 /**
  * Transport-neutral route definitions. Route files (transport/routes/*.ts, or a
@@ -8,17 +9,8 @@ import type { ZodType } from 'zod'
 
 export type HttpMethod = 'GET' | 'POST' | 'PUT' | 'DELETE' | 'PATCH'
 
-/** The signed-in wallet, set by the auth middleware from a verified session JWT. */
-export interface AuthContext {
-  /** Checksummed address. */
-  address: `0x${string}`
-  /** Lower-case address (JWT `sub`). */
-  sub: string
-  jti: string
-  /** Expiry, seconds since epoch. */
-  exp: number
-  token: string
-}
+// Route files take the signed-in wallet's type with the other route types; auth/ owns it.
+export type { AuthContext }
 
 export interface RequestContext<Body = unknown, Query = Record<string, string>> {
   method: HttpMethod

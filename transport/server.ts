@@ -2,9 +2,11 @@ import { randomBytes } from 'node:crypto'
 import { STATUS_CODES } from 'node:http'
 import type { Logger } from 'pino'
 import { AuthError, GatewayError, ValidationError } from '../shared/errors.js'
+import { bigintReplacer } from '../store/codec.js'
 import { toHttpError } from './http-errors.js'
 import type { Metrics } from './metrics.js'
-import type { AuthContext, HttpMethod, RequestContext, ResponseSink, Route, RouteResult, StreamResult } from './route.js'
+import type { AuthContext } from '../auth/auth-context.js'
+import type { HttpMethod, RequestContext, ResponseSink, Route, RouteResult, StreamResult } from './route.js'
 import { Router } from './router.js'
 import { loadNativeUws, type HttpResponse, type TemplatedApp, type us_listen_socket } from './uws.js'
 import type { WebSocketEndpoint } from './ws-endpoint.js'
@@ -463,7 +465,3 @@ function readBody(res: HttpResponse, incoming: Incoming, limit: number, state: {
   })
 }
 
-/** JSON.stringify replacer: bigint → decimal string (money is always atomic units). */
-export function bigintReplacer(_key: string, value: unknown): unknown {
-  return typeof value === 'bigint' ? value.toString() : value
-}

@@ -1,5 +1,5 @@
 import type { ResponseSink, StreamResult } from './route.js'
-import { bigintReplacer } from './server.js'
+import { bigintReplacer } from '../store/codec.js'
 
 /** What an SSE producer gets: `send` one `{type, data}` event (with its store position as id). */
 export interface SseChannel {

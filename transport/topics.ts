@@ -1,6 +1,6 @@
 import type { EventStore, Position, RecordedEvent } from '../store/types.js'
 import type { LiveFeed } from './live.js'
-import type { AuthContext } from './route.js'
+import type { AuthContext } from '../auth/auth-context.js'
 
 /** One event as clients see it on SSE and WebSocket: `{type, data}` plus its store position. */
 export interface TopicEvent {

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { afterEach, describe, expect, it } from 'vitest'
 import { mnemonicToAccount } from 'viem/accounts'
-import { ConfigError } from '../../config.js'
+import { ConfigError } from '../../shared/errors.js'
 import { createDepositKeyring, isValidMnemonic, resolveDepositMnemonic } from './deposit-keys.js'
 
 const ANVIL_MNEMONIC = 'test test test test test test test test test test test junk'

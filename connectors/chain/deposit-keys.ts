@@ -2,7 +2,7 @@ import { createHash, pbkdf2Sync } from 'node:crypto'
 import { join } from 'node:path'
 import { english, generateMnemonic, HDKey, hdKeyToAccount, type HDAccount } from 'viem/accounts'
 import { readFileIfPresent, writeSecretFileExclusive } from '../../keys/key-source.js'
-import { ConfigError } from '../../config.js'
+import { ConfigError } from '../../shared/errors.js'
 import type { Address, ChainLogger } from './types.js'
 
 /** Largest non-hardened BIP-32 child index. */

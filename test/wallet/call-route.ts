@@ -1,4 +1,5 @@
-import type { AuthContext, RequestContext, Route, RouteResult } from '../../transport/route.js'
+import type { AuthContext } from '../../auth/auth-context.js'
+import type { RequestContext, Route, RouteResult } from '../../transport/route.js'
 
 /** Calls a route's handler directly (no server), validating body and query with its schemas. */
 export async function call(
