@@ -1,6 +1,5 @@
 import { randomBytes } from 'node:crypto'
 import type { SigningKey } from '../keys/signing-key.js'
-import type { WorkerPool } from '../workers/pool.js'
 import { loadCertsFromDir, parseCertTable, toPem, type SnpCertificates } from './amd-certs.js'
 import { buildReportData, jwksHashTrunc16, nonceSlot, provenanceSlot, splitReportData } from './binding.js'
 import type { BuildInfo } from './build-info.js'
@@ -25,6 +24,11 @@ export interface AttestationReportResponse {
   generation: number
 }
 
+/** The one worker task attestation needs, as it sees it (workers/pool.ts implements it). */
+export interface ReportVerificationPool {
+  run(task: 'verify-snp-report', input: VerifySnpInput): Promise<VerifySnpResult>
+}
+
 export interface AttestationServiceOptions {
   provider: AttestationProvider
   /** The current signing key (a function, so a rotation is seen at once). */
@@ -33,7 +37,7 @@ export interface AttestationServiceOptions {
   /** SNP_CERTS_DIR: VCEK/ASK/ARK files when the host's auxblob is empty. */
   certsDir?: string
   /** Runs verify-snp-report off the event loop; direct call without it. */
-  pool?: WorkerPool
+  pool?: ReportVerificationPool
   /** PUBLIC_URL (or a function, when the port is only known after listen), for crossGatewayTrust.attestationUrl. */
   publicUrl?: string | (() => string)
   measurementAllowList?: string[]
@@ -155,7 +159,7 @@ export class AttestationService {
 
   private verify(input: VerifySnpInput): Promise<VerifySnpResult> {
     const pool = this.options.pool
-    return pool === undefined ? Promise.resolve(verifySnpReport(input)) : pool.run<VerifySnpResult>('verify-snp-report', input)
+    return pool === undefined ? Promise.resolve(verifySnpReport(input)) : pool.run('verify-snp-report', input)
   }
 
   /** Last self-check result (what a peer's evaluator would conclude). */

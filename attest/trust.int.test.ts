@@ -15,7 +15,7 @@ import { createFakeChain, makeSignedReport, type FakeChain } from '../test/attes
 import { fakeTsmFs } from '../test/attest/fake-tsm.js'
 import { serveRoutes } from '../test/attest/serve-routes.js'
 import { evaluateGatewayTrust } from './trust.js'
-import type { VerifySnpInput, VerifySnpResult } from './verify-snp.js'
+import type { VerifySnpInput } from './verify-snp.js'
 
 const newKey = (): Promise<SigningKey> =>
   signingKeyFromMaterial(JSON.stringify(generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey.export({ format: 'jwk' })), 'file')
@@ -91,7 +91,7 @@ describe('cross-gateway trust (evaluator against a local gateway)', () => {
       roots: [chain.root],
       now: NOW,
       allowList: [MEASUREMENT.toString('hex')],
-      verify: (input: VerifySnpInput) => pool.run<VerifySnpResult>('verify-snp-report', input),
+      verify: (input: VerifySnpInput) => pool.run('verify-snp-report', input),
       ...extra,
     })
 

@@ -1,17 +1,16 @@
 import type { KeySource } from '../keys/key-source.js'
 import type { SigningKey } from '../keys/signing-key.js'
 import type { Config } from '../config.js'
-import type { WorkerPool } from '../workers/pool.js'
 import { loadBuildInfo, type BuildInfo } from './build-info.js'
 import { buildSecurityPosture, type SecurityPosture } from './posture.js'
 import { selectProvider, type AttestationProvider } from './providers.js'
-import { AttestationService } from './service.js'
+import { AttestationService, type ReportVerificationPool } from './service.js'
 
 export interface CreateAttestationParameters {
   config: Pick<Config, 'ATTESTATION_PROVIDER' | 'TSM_REPORT_DIR' | 'SNP_CERTS_DIR' | 'MEASUREMENT_ALLOWLIST' | 'PUBLIC_URL'>
   /** The current signing key (keys/signing-key.ts). */
   signingKey: () => SigningKey
-  pool?: WorkerPool
+  pool?: ReportVerificationPool
   /** Override (tests); default dist/build-info.json or computed live. */
   buildInfo?: BuildInfo
   /** The URL peers reach us at (default PUBLIC_URL); a function when known only after listen. */

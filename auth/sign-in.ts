@@ -1,7 +1,6 @@
 import { getAddress, isAddress } from 'viem'
 import { parseSiweMessage, validateSiweMessage } from 'viem/siwe'
 import { AuthError, ValidationError } from '../shared/errors.js'
-import type { WorkerPool } from '../workers/pool.js'
 import { buildChallengeMessage, buildSiweChallengeMessage } from './challenge-message.js'
 import type { NonceRegistry } from './nonces.js'
 import type { IssuedToken, SessionTokens } from './session-tokens.js'
@@ -9,12 +8,18 @@ import type { IssuedToken, SessionTokens } from './session-tokens.js'
 export interface SignInParameters {
   nonces: NonceRegistry
   tokens: SessionTokens
-  pool: WorkerPool
+  /** Runs the EIP-191 signer recovery off the event loop (the gateway passes its worker pool). */
+  pool: SignerRecoveryPool
   /** Where users sign in to (PUBLIC_URL, or the listening address once known): host for the message's domain. */
   publicUrl(): string
   chainId: number
   /** Called once the signature checks out, before the token is issued (registers the wallet). */
   onSignedIn(address: `0x${string}`): Promise<void>
+}
+
+/** The one worker task sign-in needs, as sign-in sees it (workers/pool.ts implements it). */
+export interface SignerRecoveryPool {
+  run(task: 'recover-message-address', payload: { message: string; signature: `0x${string}` }): Promise<string>
 }
 
 export interface VerifyInput {
@@ -65,7 +70,7 @@ export class SignIn {
     }
     let recovered: string
     try {
-      recovered = await this.p.pool.run<string>('recover-message-address', { message: issued.message, signature: input.signature })
+      recovered = await this.p.pool.run('recover-message-address', { message: issued.message, signature: input.signature })
     } catch {
       throw new AuthError('signature_invalid', 'The signature could not be verified')
     }

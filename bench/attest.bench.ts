@@ -43,7 +43,7 @@ let next = 0
 await Promise.all(
   Array.from({ length: 8 }, async () => {
     while (next++ < N) {
-      const r = await pool.run<{ ok: boolean }>('verify-snp-report', input)
+      const r = await pool.run('verify-snp-report', input)
       if (!r.ok) throw new Error('pool verify failed')
     }
   }),

@@ -17,7 +17,7 @@ export interface CreateVaultParameters {
   dataDir: string
   store: EventStore
   /** The worker pool; derivation runs its task `derive-vault-key`. */
-  pool: { run<Result>(task: string, payload: unknown): Promise<Result> }
+  pool: { run(task: 'derive-vault-key', payload: DeriveVaultKeysParameters): Promise<DeriveVaultKeysReturnType> }
   logger: { warn(obj: Record<string, unknown>, msg: string): void }
 }
 
@@ -53,7 +53,7 @@ export async function createVault(p: CreateVaultParameters): Promise<CreatedVaul
     nonces: new NonceRegistry({ store: p.store, ttlMs: config.CHALLENGE_TTL_MS }),
     store: p.store,
     unlockTtlMs: config.VAULT_UNLOCK_TTL_MS,
-    derive: (payload: DeriveVaultKeysParameters) => p.pool.run<DeriveVaultKeysReturnType>('derive-vault-key', payload),
+    derive: (payload: DeriveVaultKeysParameters) => p.pool.run('derive-vault-key', payload),
     log: p.logger,
   })
   return { vault, keySources: { byokVaultEncryptionKey: keys.source, byokVaultHmacKey: keys.hmacKeySource }, dir }

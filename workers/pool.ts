@@ -1,13 +1,19 @@
 import { availableParallelism } from 'node:os'
 import { Piscina } from 'piscina'
+import type { Tasks } from './tasks/index.js'
+
+export type TaskName = keyof Tasks
+export type TaskPayload<Task extends TaskName> = Parameters<Tasks[Task]>[0]
+export type TaskResult<Task extends TaskName> = Awaited<ReturnType<Tasks[Task]>>
 
 /**
  * The pool for CPU-heavy work (signature recovery, key derivation, report verification,
  * DAG planning). Each task is a module `workers/tasks/<name>.ts` whose default export is a
- * pure function of one structured-clonable argument.
+ * pure function of one structured-clonable argument. `run` is typed from the task table
+ * (workers/tasks/index.ts): a wrong name or payload does not compile.
  */
 export interface WorkerPool {
-  run<Result>(task: string, payload: unknown): Promise<Result>
+  run<Task extends TaskName>(task: Task, payload: TaskPayload<Task>): Promise<TaskResult<Task>>
   readonly threads: number
   destroy(): Promise<void>
 }
