@@ -2,7 +2,9 @@ import { describe, expect, it } from 'vitest'
 import { z } from 'zod'
 import { AuthError, DomainError, GatewayError, NotFoundError, UnavailableError } from '../shared/errors.js'
 import { ConcurrencyError } from '../store/errors.js'
-import { toHttpError } from './http-errors.js'
+import { registerErrorStatus, statusOfCode, toHttpError } from './http-errors.js'
+import { CHAT_ERROR_STATUS } from './routes/sessions.js'
+import { VAULT_ERROR_STATUS } from '../vault/errors.js'
 
 describe('toHttpError', () => {
   it('maps codes and classes to statuses with a stable error code', () => {
@@ -32,5 +34,21 @@ describe('toHttpError', () => {
     const mapped = toHttpError(new Error('secret sk-ant-abc in a stack'))
     expect(mapped).toMatchObject({ status: 500, internal: true, body: { error: 'internal_error' } })
     expect(JSON.stringify(mapped.body)).not.toContain('sk-ant')
+  })
+
+  it('maps every domain code declared at load, before any route factory ran (a WebSocket error maps the same)', () => {
+    expect(toHttpError(new DomainError('vault_corrupt', 'bad'))).toMatchObject({ status: 422, body: { error: 'vault_corrupt' } })
+    expect(toHttpError(new GatewayError('vault_nonce_invalid', 'bad'))).toMatchObject({ status: 400 })
+    expect(toHttpError(new DomainError('turn_in_progress', 'busy'))).toMatchObject({ status: 409 })
+    expect(toHttpError(new GatewayError('provider_overloaded', 'later'))).toMatchObject({ status: 503 })
+    for (const [code, status] of Object.entries(VAULT_ERROR_STATUS)) expect(statusOfCode(code), code).toBe(status)
+  })
+
+  it('declares the chat codes exactly as sessions.ts registers them, so deleting that call changes nothing', () => {
+    for (const [code, status] of CHAT_ERROR_STATUS) expect(statusOfCode(code), code).toBe(status)
+    expect(() => registerErrorStatus('turn_in_progress', 409)).not.toThrow()
+    expect(() => registerErrorStatus('turn_in_progress', 500)).toThrow(/declared/)
+    expect(() => registerErrorStatus('a_code_nobody_declared', 400)).toThrow(/declared/)
+    expect(toHttpError(new DomainError('turn_in_progress', 'busy')).status).toBe(409)
   })
 })

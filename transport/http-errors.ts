@@ -1,13 +1,39 @@
 import { ZodError } from 'zod'
 import { GatewayError } from '../shared/errors.js'
+import { VAULT_ERROR_STATUS } from '../vault/errors.js'
 
-/** HTTP status for each stable error code that is not implied by its class. */
-const STATUS_BY_CODE: Record<string, number> = {
+/**
+ * The chat feature's codes (actors/session, the Anthropic and MCP connectors). Most reach
+ * clients as SSE `error` events; a WebSocket `chat` frame maps them here too. They move
+ * beside the session's errors once issue 10 (hot path) settles actors/session/.
+ */
+const CHAT_ERROR_STATUS = {
+  approval_not_found: 404,
+  model_not_supported: 400,
+  turn_in_progress: 409,
+  turn_not_running: 409,
+  provider_auth_failed: 400,
+  provider_error: 502,
+  provider_overloaded: 503,
+  provider_unavailable: 503,
+  model_call_failed: 502,
+  mcp_auth_failed: 502,
+  mcp_unavailable: 503,
+  x402_unsupported: 400,
+  client_gone: 400,
+} as const
+
+/**
+ * HTTP status for each stable error code that is not implied by its class: declared once,
+ * at load, so an error maps the same whether or not a route factory has run (WebSocket
+ * frames, background effects). A domain that owns its codes declares them beside its error
+ * classes (vault/errors.ts) and is spread in here.
+ */
+const STATUS_BY_CODE: Readonly<Record<string, number>> = {
+  ...VAULT_ERROR_STATUS,
+  ...CHAT_ERROR_STATUS,
   invalid_request: 400,
   invalid_json: 400,
-  missing_secrets: 400,
-  locked_secrets: 400,
-  vault_signature_mismatch: 400,
   auth_required: 401,
   token_invalid: 401,
   token_expired: 401,
@@ -39,7 +65,6 @@ const STATUS_BY_CODE: Record<string, number> = {
   withdrawals_unavailable: 503,
   actor_busy: 503,
   store_unavailable: 503,
-  vault_unavailable: 503,
   attestation_unavailable: 503,
   shutting_down: 503,
 }
@@ -54,9 +79,17 @@ const STATUS_BY_CLASS: Record<string, number> = {
   DomainError: 409,
 }
 
-/** Registers statuses for codes defined by a module (kept beside the table's users). */
+/**
+ * Checks that `code` is declared above with `status`; it no longer changes the table.
+ * @deprecated kept only for transport/routes/sessions.ts's call until issue 10 lands: delete both then.
+ */
 export function registerErrorStatus(code: string, status: number): void {
-  STATUS_BY_CODE[code] = status
+  if (STATUS_BY_CODE[code] !== status) throw new Error(`error code ${code} must be declared in transport/http-errors.ts with status ${status}`)
+}
+
+/** The declared status of an error code, undefined when its class decides. */
+export function statusOfCode(code: string): number | undefined {
+  return Object.hasOwn(STATUS_BY_CODE, code) ? STATUS_BY_CODE[code] : undefined
 }
 
 export interface HttpErrorResponse {
@@ -80,7 +113,7 @@ export function toHttpError(error: unknown): HttpErrorResponse {
     }
   }
   if (error instanceof GatewayError) {
-    const status = STATUS_BY_CODE[error.code] ?? STATUS_BY_CLASS[error.name] ?? 400
+    const status = statusOfCode(error.code) ?? STATUS_BY_CLASS[error.name] ?? 400
     return {
       status,
       body: { ...error.details, error: error.code, message: error.shortMessage },

@@ -2,8 +2,8 @@ import { DomainError, ValidationError } from '../shared/errors.js'
 import { PROVIDER_INFO, type Provider } from './providers.js'
 
 /**
- * Error codes the vault raises, with the HTTP status transport must give them
- * (transport/routes/vault.ts registers the ones the central table lacks).
+ * Error codes the vault raises, with the HTTP status transport gives them
+ * (transport/http-errors.ts spreads this table into its own).
  */
 export const VAULT_ERROR_STATUS = {
   vault_signature_mismatch: 400,

@@ -3,7 +3,6 @@ import { ValidationError } from '../../shared/errors.js'
 import { SLOT_PATTERN } from '../../vault/format.js'
 import { PROVIDER_INFO, PROVIDERS, type Provider } from '../../vault/providers.js'
 import { type KeyVault, mcpSlot } from '../../vault/vault.js'
-import { registerErrorStatus } from '../http-errors.js'
 import { json, type Route } from '../route.js'
 
 export interface VaultRoutesDeps {
@@ -69,8 +68,6 @@ function signedOf(body: { signature?: string | undefined; nonce?: string | undef
  * did) so handlers called directly are just as strict. No response carries key material.
  */
 export function vaultRoutes(deps: VaultRoutesDeps): Route[] {
-  registerErrorStatus('vault_corrupt', 422)
-  registerErrorStatus('vault_nonce_invalid', 400)
   const { vault } = deps
   const routes: Route[] = []
 
