@@ -1,4 +1,4 @@
-import type { CallModel, CallModelParameters, CallModelReturnType, ModelUsage } from '../../connectors/anthropic/call-model.js'
+import type { CallModel, CallModelParameters, CallModelReturnType, ModelUsage } from './model-port.js'
 import { maxCost, priceTurn } from '../../pricing/price-turn.js'
 import type { SessionLedger } from '../session/ledger-port.js'
 import type { TurnCost } from '../session/events.js'

@@ -1,60 +1,19 @@
 import Anthropic from '@anthropic-ai/sdk'
 import { GatewayError } from '../../shared/errors.js'
+import type {
+  CallModel,
+  CallModelParameters,
+  CallModelReturnType,
+  ModelContentBlock,
+  ModelMessage,
+  ModelTool,
+  ModelUsage,
+} from '../../actors/billing/model-port.js'
 import { ProviderAuthError, ProviderOverloadedError, ProviderRequestError, ProviderUnavailableError } from './errors.js'
 
-/** Token counts of one model call, as the provider reported them in its final usage. */
-export interface ModelUsage {
-  inputTokens: number
-  outputTokens: number
-  cacheWriteTokens: number
-  cacheReadTokens: number
-}
-
-export type ModelContentBlock =
-  | { type: 'text'; text: string }
-  | { type: 'tool_use'; id: string; name: string; input: unknown }
-
-/** One message of the conversation we send (Anthropic's shape, kept to the blocks we use). */
-export type ModelMessage = {
-  role: 'user' | 'assistant'
-  content:
-    | string
-    | Array<
-        | { type: 'text'; text: string }
-        | { type: 'image'; source: { type: 'base64'; media_type: 'image/jpeg' | 'image/png' | 'image/webp'; data: string } }
-        | { type: 'tool_use'; id: string; name: string; input: unknown }
-        | { type: 'tool_result'; tool_use_id: string; content: string; is_error?: boolean }
-      >
-}
-
-export interface ModelTool {
-  name: string
-  description?: string
-  input_schema: { type: 'object'; [k: string]: unknown }
-}
-
-export interface CallModelParameters {
-  /** The wallet's BYOK key, fetched from the vault for this call only. */
-  apiKey: string
-  model: string
-  system?: string
-  messages: ModelMessage[]
-  tools?: ModelTool[]
-  maxTokens: number
-  /** Each text delta as it streams. */
-  onText?: (delta: string) => void
-  signal?: AbortSignal
-}
-
-export interface CallModelReturnType {
-  /** The model id the provider answered with. */
-  model: string
-  content: ModelContentBlock[]
-  stopReason: string | null
-  usage: ModelUsage
-  /** Attempts made (1 when the first one succeeded). */
-  attempts: number
-}
+// The port is the domain's (actors/billing/model-port.ts); this connector implements it.
+// Re-exported for the modules that still take the types from here.
+export type { CallModel, CallModelParameters, CallModelReturnType, ModelContentBlock, ModelMessage, ModelTool, ModelUsage }
 
 export interface ModelCallerOptions {
   /** ANTHROPIC_BASE_URL; undefined = the SDK default (api.anthropic.com). */
@@ -70,8 +29,6 @@ export interface ModelCallerOptions {
   /** Per-request SDK timeout in ms (default 10 min, as the SDK). */
   timeoutMs?: number
 }
-
-export type CallModel = (parameters: CallModelParameters) => Promise<CallModelReturnType>
 
 const PROVIDER = 'Anthropic'
 
