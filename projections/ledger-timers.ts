@@ -1,8 +1,8 @@
-import type { ProjectionRunner } from '../../projections/runner.js'
-import type { OpenReservationsRow } from '../../projections/open-reservations.js'
-import type { BalanceRow } from '../../projections/wallet-balances.js'
-import type { EventStore } from '../../store/types.js'
-import type { WalletHost } from './deposit-index.js'
+import type { ProjectionRunner } from './runner.js'
+import type { OpenReservationsRow } from './open-reservations.js'
+import type { BalanceRow } from './wallet-balances.js'
+import type { EventStore } from '../store/types.js'
+import type { WalletHost } from '../actors/wallet/deposit-index.js'
 
 export interface LedgerTimersParameters {
   wallets: WalletHost
