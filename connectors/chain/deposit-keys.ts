@@ -1,33 +1,20 @@
-import { createHash, pbkdf2Sync } from 'node:crypto'
 import { join } from 'node:path'
-import { english, generateMnemonic, HDKey, hdKeyToAccount, type HDAccount } from 'viem/accounts'
+import { generateMnemonic, mnemonicToSeedSync, validateMnemonic } from '@scure/bip39'
+import { wordlist as english } from '@scure/bip39/wordlists/english'
+import { HDKey, hdKeyToAccount, type HDAccount } from 'viem/accounts'
 import { readFileIfPresent, writeSecretFileExclusive } from '../../keys/key-source.js'
 import { ConfigError } from '../../shared/errors.js'
 import type { Address, ChainLogger } from './types.js'
 
 /** Largest non-hardened BIP-32 child index. */
 const MAX_INDEX = 2 ** 31 - 1
-const WORD_INDEX = new Map(english.map((w, i) => [w, i]))
 
-/** True when `mnemonic` is a BIP-39 English phrase with a valid checksum. */
+/** True when `mnemonic` (any case and spacing) is a BIP-39 English phrase with a valid checksum. */
 export function isValidMnemonic(mnemonic: string): boolean {
-  const words = normalise(mnemonic).split(' ')
-  if (![12, 15, 18, 21, 24].includes(words.length)) return false
-  let bits = ''
-  for (const w of words) {
-    const i = WORD_INDEX.get(w)
-    if (i === undefined) return false
-    bits += i.toString(2).padStart(11, '0')
-  }
-  const csLen = words.length / 3 // checksum bits = entropy bits / 32
-  const entBits = bits.slice(0, bits.length - csLen)
-  const entropy = Buffer.alloc(entBits.length / 8)
-  for (let i = 0; i < entropy.length; i++) entropy[i] = parseInt(entBits.slice(i * 8, i * 8 + 8), 2)
-  const hash = createHash('sha256').update(entropy).digest()
-  const expected = [...hash].map((b) => b.toString(2).padStart(8, '0')).join('').slice(0, csLen)
-  return expected === bits.slice(bits.length - csLen)
+  return validateMnemonic(normalise(mnemonic), english)
 }
 
+/** One space between lower-case words: the phrase as BIP-39 reads it (it NFKD-normalises itself). */
 function normalise(mnemonic: string): string {
   return mnemonic.normalize('NFKD').trim().toLowerCase().split(/\s+/).join(' ')
 }
@@ -46,7 +33,7 @@ export interface DepositKeyring {
  */
 export function createDepositKeyring(mnemonic: string): DepositKeyring {
   if (!isValidMnemonic(mnemonic)) throw new ConfigError('DEPOSIT_MNEMONIC: not a valid BIP-39 English mnemonic')
-  const seed = pbkdf2Sync(Buffer.from(normalise(mnemonic), 'utf8'), Buffer.from('mnemonic', 'utf8'), 2048, 64, 'sha512')
+  const seed = mnemonicToSeedSync(normalise(mnemonic))
   const master = HDKey.fromMasterSeed(seed)
   const cache = new Map<number, HDAccount>()
   const account = (index: number): HDAccount => {
