@@ -1,4 +1,7 @@
 import { randomUUID } from 'node:crypto'
+import { x402Client } from '@x402/core/client'
+import { PaymentRequiredSchema } from '@x402/core/schemas'
+import type { PaymentPayload, PaymentRequired, PaymentRequirements } from '@x402/core/types'
 import { ExactEvmScheme } from '@x402/evm/exact/client'
 import type { LocalAccount } from 'viem'
 import { GatewayError } from '../../shared/errors.js'
@@ -27,16 +30,6 @@ export interface CreateX402PayerParameters {
   receiptBlock?: (txHash: `0x${string}`) => Promise<bigint>
 }
 
-interface Requirement {
-  scheme: string
-  network: string
-  asset: string
-  amount: string
-  payTo: string
-  maxTimeoutSeconds: number
-  extra: Record<string, unknown>
-}
-
 /**
  * Pays x402 `exact` requirements (EIP-3009 transferWithAuthorization) from the wallet's
  * deposit account: only our chain and USDC, only up to the per-call cap, and only after
@@ -44,30 +37,57 @@ interface Requirement {
  * settlement outcome settles that reservation as its own spend — paid once, charged once.
  */
 export function createX402Payer(p: CreateX402PayerParameters): X402Payer {
-  const network = `eip155:${p.chainId}`
+  const network = `eip155:${p.chainId}` as const
+  const asset = p.asset.toLowerCase()
+  /** What we can pay at all: x402's `exact` scheme (EIP-3009), our chain, our USDC. */
+  const payable = (r: { scheme: string; network: string; asset: string }): boolean => r.scheme === 'exact' && r.network === network && r.asset.toLowerCase() === asset
   return async ({ wallet, agentId, sessionId, toolName, requirement }) => {
-    const req = requirement as { x402Version?: number; accepts?: Requirement[]; resource?: unknown }
-    const option = (req.accepts ?? []).find((a) => a.scheme === 'exact' && a.network === network && a.asset.toLowerCase() === p.asset.toLowerCase())
-    if (option === undefined) throw new GatewayError('x402_unsupported', `The tool asks for a payment we cannot make (only exact USDC on ${network})`)
-    if (!/^\d{1,30}$/.test(option.amount)) throw new GatewayError('x402_unsupported', 'The tool asks for a malformed payment amount')
-    const amount = BigInt(option.amount)
-    if (amount > p.maxPerCall) return undefined
-    const account = await p.depositAccount(wallet)
-    if (account === undefined) throw new GatewayError('x402_unsupported', 'This wallet has no deposit address to pay from yet')
-    const reservationId = `x402:${sessionId}:${randomUUID()}`
-    // onChainPayment: the hold must outlive its TTL until we know whether the authorisation was used.
-    await p.ledger.reserve({ wallet, agentId, reservationId, amount, purpose: `x402 payment for ${toolName}`, onChainPayment: true })
-    let payload: Record<string, unknown>
+    const parsed = PaymentRequiredSchema.safeParse(requirement)
+    if (!parsed.success || parsed.data.x402Version !== 2) throw new GatewayError('x402_unsupported', 'The tool asks for a payment in a form we do not understand (x402 version 2 expected)')
+    const required = parsed.data
+    if (!required.accepts.some(payable)) throw new GatewayError('x402_unsupported', `The tool asks for a payment we cannot make (only exact USDC on ${network})`)
+
+    // The client chooses the option: our scheme and chain registered, the per-call cap as its
+    // spend control on our USDC, and only our USDC (other known assets are allowed by default).
+    let selected = false
+    let account: LocalAccount | undefined
+    let reserved: { reservationId: string; amount: bigint; option: PaymentRequirements } | undefined
+    const signer = {
+      get address() {
+        return account!.address
+      },
+      signTypedData: (message: never) => account!.signTypedData!(message),
+    }
+    const client = new x402Client()
+      .register(network, new ExactEvmScheme(signer as never))
+      .setSpendControls({ maxAmountPerPayment: false, allowedAssets: [{ network, asset: p.asset, maxAmountPerPayment: p.maxPerCall.toString() }] })
+      .registerPolicy((_version, options) => options.filter(payable))
+      .onBeforePaymentCreation(async ({ selectedRequirements: option }) => {
+        selected = true
+        if (!/^\d{1,30}$/.test(option.amount)) throw new GatewayError('x402_unsupported', 'The tool asks for a malformed payment amount')
+        account = await p.depositAccount(wallet)
+        if (account === undefined) throw new GatewayError('x402_unsupported', 'This wallet has no deposit address to pay from yet')
+        const amount = BigInt(option.amount)
+        const reservationId = `x402:${sessionId}:${randomUUID()}`
+        // onChainPayment: the hold must outlive its TTL until we know whether the authorisation was used.
+        await p.ledger.reserve({ wallet, agentId, reservationId, amount, purpose: `x402 payment for ${toolName}`, onChainPayment: true })
+        reserved = { reservationId, amount, option }
+      })
+    let signed: PaymentPayload
     try {
-      const scheme = new ExactEvmScheme({ address: account.address, signTypedData: (m: any) => account.signTypedData!(m) } as never)
-      const result = await scheme.createPaymentPayload(req.x402Version ?? 2, option as never)
-      payload = result.payload
+      // The schema's parse result is the library's PaymentRequired (zod infers optional fields as `| undefined`).
+      signed = await client.createPaymentPayload(required as PaymentRequired)
     } catch (error) {
-      await p.ledger.release({ wallet, reservationId, reason: 'x402 signing failed' })
+      if (error instanceof GatewayError) throw error
+      // No option selected: the client's spend control refused every one we could pay (over the cap).
+      if (!selected) return undefined
+      if (reserved !== undefined) await p.ledger.release({ wallet, reservationId: reserved.reservationId, reason: 'x402 signing failed' })
       throw error
     }
+    const { reservationId, amount, option } = reserved!
     return {
-      meta: { x402Version: req.x402Version ?? 2, ...(req.resource === undefined ? {} : { resource: req.resource }), accepted: option, payload },
+      // The payment payload as the client built it: version, resource, the accepted option, the signed authorisation.
+      meta: { ...signed },
       amount,
       payTo: option.payTo,
       network,
