@@ -6,10 +6,11 @@
  */
 import { readdirSync, readFileSync } from 'node:fs'
 import { dirname, join, normalize, relative, sep } from 'node:path'
+import { fileURLToPath } from 'node:url'
 import ts from 'typescript'
 import { describe, expect, it } from 'vitest'
 
-const ROOT = join(dirname(new URL(import.meta.url).pathname), '..')
+const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..')
 
 /**
  * DESIGN.md's floors, lowest first: a folder may import its own floor and the floors below.
