@@ -29,6 +29,8 @@ describe('browser verifier (headless Chromium via playwright-core)', () => {
       const url = new URL(req.url ?? '/', 'http://x')
       if (url.pathname === '/') return res.writeHead(200, { 'content-type': 'text/html' }).end(PAGE)
       if (url.pathname === '/done') return res.writeHead(200, { 'content-type': 'text/html' }).end(`<p>Thanks, ${url.searchParams.get('name')}</p>`)
+      if (url.pathname === '/hop') return res.writeHead(302, { location: '/done?name=hop' }).end()
+      if (url.pathname === '/slow') return void setTimeout(() => res.writeHead(200, { 'content-type': 'text/html' }).end('<p>slow</p>'), 5_000)
       if (url.pathname === '/redirect-out') return res.writeHead(302, { location: `http://evil.test:${trapPort}/` }).end()
       if (url.pathname === '/metadata-img') return res.writeHead(200, { 'content-type': 'text/html' }).end(`<p>img</p><img src="http://metadata.test/latest/meta-data/">`)
       res.writeHead(404, { 'content-type': 'text/html' }).end('<p>Nothing here</p>')
@@ -105,6 +107,27 @@ describe('browser verifier (headless Chromium via playwright-core)', () => {
     const r = await verifier.verify({ steps: [{ action: 'goto', url: `http://page.test:${port}/` }], assertions: [{ type: 'textVisible', text: 'Hello canvas' }], timeoutMs: 20_000 })
     expect(r.passed).toBe(true)
     expect(r.finalUrl).toBe(`http://page.test:${port}/`)
+  })
+
+  it('follows an allowed redirect (its next hop checked by the egress proxy): URL and status are the final ones', async () => {
+    const r = await verifier.verify({
+      steps: [{ action: 'goto', url: `http://127.0.0.1:${port}/hop` }],
+      assertions: [{ type: 'url', equals: `http://127.0.0.1:${port}/done?name=hop` }, { type: 'httpStatus', status: 200 }, { type: 'textVisible', text: 'Thanks, hop' }],
+      timeoutMs: 20_000,
+    })
+    expect(r.assertions.map((a) => [a.passed, a.detail])).toEqual([
+      [true, expect.any(String)],
+      [true, expect.any(String)],
+      [true, expect.any(String)],
+    ])
+  })
+
+  it('stops at the deadline, and when its signal aborts', async () => {
+    const slow = { steps: [{ action: 'goto' as const, url: `http://127.0.0.1:${port}/slow` }], assertions: [] }
+    await expect(verifier.verify({ ...slow, timeoutMs: 1_000 })).rejects.toMatchObject({ code: 'browser_timeout' })
+    const ac = new AbortController()
+    setTimeout(() => ac.abort(), 500)
+    await expect(verifier.verify({ ...slow, timeoutMs: 20_000, signal: ac.signal })).rejects.toMatchObject({ code: 'browser_aborted' })
   })
 
   it('refuses a host off the allow-list', async () => {

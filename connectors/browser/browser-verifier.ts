@@ -1,6 +1,6 @@
 import { lookup as dnsLookup } from 'node:dns/promises'
 import { isIP } from 'node:net'
-import { chromium, type Browser, type Page } from 'playwright-core'
+import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core'
 import { HostPolicy } from './host-policy.js'
 import { startEgressProxy, type Admit, type EgressProxy } from './egress-proxy.js'
 
@@ -144,76 +144,81 @@ export function createBrowserVerifier(opts: BrowserVerifierOptions): BrowserPort
 
   async function verify(p: Parameters<BrowserPort['verify']>[0]): Promise<BrowserVerifyResult> {
     if (closed) throw new BrowserError('browser_unavailable', 'the browser verifier is closed')
-    if (p.signal?.aborted === true) throw new BrowserError('browser_aborted', 'aborted before start')
     const begun = Date.now()
     const remaining = (): number => Math.max(1, p.timeoutMs - (Date.now() - begun))
     const deadline = AbortSignal.any([AbortSignal.timeout(p.timeoutMs), ...(p.signal !== undefined ? [p.signal] : [])])
+    const stopped = (): BrowserError =>
+      p.signal?.aborted === true ? new BrowserError('browser_aborted', 'the verification was aborted') : new BrowserError('browser_timeout', `the verification took longer than ${p.timeoutMs} ms`)
+    // Everything below races the deadline: a page that hangs Chromium cannot hang the run.
+    const expired = new Promise<never>((_, reject) => {
+      if (deadline.aborted) reject(stopped())
+      else deadline.addEventListener('abort', () => reject(stopped()), { once: true })
+    })
+    expired.catch(() => {})
+    const within = <T>(work: Promise<T>): Promise<T> => Promise.race([work, expired])
 
-    const { browser, proxy } = await launch()
+    const { browser, proxy } = await within(launch())
     let refused: { host: string; reason: string } | undefined
     const refuse = (r: { host: string; reason: string }): void => {
       refused ??= r
     }
+    const forbidden = (): BrowserError | undefined =>
+      refused === undefined ? undefined : new BrowserError('browser_host_forbidden', `refused ${refused.reason}`, refused.host)
     // The proxy knows this verification by the credentials its context presents.
     const session = proxy.openSession(refuse)
-    // A fresh context per verification: no cookies, storage or cache carried between runs.
-    const context = await browser.newContext({
-      serviceWorkers: 'block',
-      acceptDownloads: false,
-      proxy: { server: proxy.url, bypass: '<-loopback>', username: session.username, password: session.password },
-    })
-    let failed: BrowserError | undefined
-    const stop = (): void => {
-      failed ??= p.signal?.aborted === true ? new BrowserError('browser_aborted', 'the verification was aborted') : new BrowserError('browser_timeout', `the verification took longer than ${p.timeoutMs} ms`)
-      void context.close().catch(() => {})
-    }
-    deadline.addEventListener('abort', stop, { once: true })
+    let context: BrowserContext | undefined
     try {
+      // A fresh context per verification: no cookies, storage or cache carried between runs.
+      context = await within(
+        browser.newContext({
+          serviceWorkers: 'block',
+          acceptDownloads: false,
+          proxy: { server: proxy.url, bypass: '<-loopback>', username: session.username, password: session.password },
+        }),
+      )
       // Every request the page makes is checked here first, so a refusal names its host and
       // nothing is sent. The proxy checks again what Chromium sends without asking the route
       // (the next hop of a redirect, WebSockets) and is the only way out for all of it.
-      await context.route('**/*', async (route) => {
-        const verdict = await admit(route.request().url())
-        if (!verdict.ok) {
-          refuse(verdict)
-          return route.abort('blockedbyclient').catch(() => {})
-        }
-        return route.continue().catch(() => {})
-      })
-
-      const page = await context.newPage()
+      await within(
+        context.route('**/*', async (route) => {
+          const verdict = await admit(route.request().url())
+          if (!verdict.ok) {
+            refuse(verdict)
+            return route.abort('blockedbyclient').catch(() => {})
+          }
+          return route.continue().catch(() => {})
+        }),
+      )
+      const page = await within(context.newPage())
       let status: number | null = null
       page.on('response', (res) => {
         if (res.request().isNavigationRequest() && res.frame() === page.mainFrame()) status = res.status()
       })
 
-      const forbidden = (): BrowserError | undefined =>
-        refused === undefined ? undefined : new BrowserError('browser_host_forbidden', `refused ${refused.reason}`, refused.host)
-
       for (const [i, step] of p.steps.entries()) {
         try {
-          await runStep(page, step, remaining())
+          await within(runStep(page, step, remaining()))
         } catch (e) {
-          throw forbidden() ?? failed ?? new BrowserError('browser_step_failed', `step ${i + 1} (${step.action}) failed: ${(e as Error).message.split('\n')[0]}`)
+          if (e instanceof BrowserError) throw forbidden() ?? e
+          throw forbidden() ?? (deadline.aborted ? stopped() : new BrowserError('browser_step_failed', `step ${i + 1} (${step.action}) failed: ${(e as Error).message.split('\n')[0]}`))
         }
         const f = forbidden()
         if (f !== undefined) throw f
       }
 
       const results: BrowserVerifyResult['assertions'] = []
-      for (const assertion of p.assertions) results.push({ assertion, ...(await check(page, assertion, status, remaining())) })
-      const screenshot = new Uint8Array(await page.screenshot({ type: 'png', timeout: remaining() }))
+      for (const assertion of p.assertions) results.push({ assertion, ...(await within(check(page, assertion, status, remaining()))) })
+      const screenshot = new Uint8Array(await within(page.screenshot({ type: 'png', timeout: remaining() })))
       // A subresource refused while the assertions ran still fails the verification.
       const f = forbidden()
       if (f !== undefined) throw f
       return { passed: results.every((r) => r.passed), assertions: results, finalUrl: page.url(), status, screenshot }
     } catch (e) {
       if (e instanceof BrowserError) throw e
-      throw failed ?? new BrowserError('browser_step_failed', (e as Error).message.split('\n')[0]!)
+      throw deadline.aborted ? stopped() : new BrowserError('browser_step_failed', (e as Error).message.split('\n')[0]!)
     } finally {
-      deadline.removeEventListener('abort', stop)
-      await context.close().catch(() => {})
       session.close()
+      await context?.close().catch(() => {})
     }
   }
 
