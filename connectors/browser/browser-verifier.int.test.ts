@@ -31,6 +31,10 @@ describe('browser verifier (headless Chromium via playwright-core)', () => {
       if (url.pathname === '/done') return res.writeHead(200, { 'content-type': 'text/html' }).end(`<p>Thanks, ${url.searchParams.get('name')}</p>`)
       if (url.pathname === '/hop') return res.writeHead(302, { location: '/done?name=hop' }).end()
       if (url.pathname === '/slow') return void setTimeout(() => res.writeHead(200, { 'content-type': 'text/html' }).end('<p>slow</p>'), 5_000)
+      if (url.pathname === '/ws-out') {
+        const script = `const w = new WebSocket('ws://evil.test:${trapPort}/'); w.onclose = () => { document.body.append('closed') }`
+        return res.writeHead(200, { 'content-type': 'text/html' }).end(`<p>ws</p><script>${script}</script>`)
+      }
       if (url.pathname === '/redirect-out') return res.writeHead(302, { location: `http://evil.test:${trapPort}/` }).end()
       if (url.pathname === '/metadata-img') return res.writeHead(200, { 'content-type': 'text/html' }).end(`<p>img</p><img src="http://metadata.test/latest/meta-data/">`)
       res.writeHead(404, { 'content-type': 'text/html' }).end('<p>Nothing here</p>')
@@ -154,6 +158,14 @@ describe('browser verifier (headless Chromium via playwright-core)', () => {
     const img = await verifier.verify({ steps: [{ action: 'goto', url: `http://127.0.0.1:${port}/metadata-img` }], assertions: [], timeoutMs: 20_000 }).catch((x: unknown) => x)
     expect(img).toMatchObject({ code: 'browser_host_forbidden', host: 'metadata.test' })
     expect((img as Error).message).toContain('169.254.169.254')
+  })
+
+  it('refuses a WebSocket to a forbidden address (routes do not see sockets; the egress proxy does)', async () => {
+    const e = await verifier
+      .verify({ steps: [{ action: 'goto', url: `http://127.0.0.1:${port}/ws-out` }, { action: 'waitFor', selector: 'text=closed' }], assertions: [], timeoutMs: 20_000 })
+      .catch((x: unknown) => x)
+    expect(e).toMatchObject({ code: 'browser_host_forbidden', host: 'evil.test' })
+    expect(trapConnections).toBe(0)
   })
 
   it('refuses everything with an empty allow-list, and a failed step names the step', async () => {
