@@ -84,6 +84,14 @@ export const configSchema = z.object({
   /** Extra folders of agent definition files (comma-separated), besides the shipped agents. */
   AGENTS_DIRS: csv.default([]),
 
+  /** Canvas GitHub nodes: the fallback token when a node names no vault secret. */
+  GITHUB_TOKEN: z.string().min(1).optional(),
+  /** GitHub REST base URL (GitHub Enterprise Server: https://<host>/api/v3). */
+  GITHUB_API_URL: z.string().url().default('https://api.github.com'),
+  /** Hosts (names or IPs, optionally host:port) browser-verify nodes may reach; empty = none. */
+  CANVAS_BROWSER_ALLOWED_HOSTS: csv.default([]),
+  CHROMIUM_PATH: z.string().min(1).default('/usr/bin/chromium'),
+
   ATTESTATION_PROVIDER: z.enum(['auto', 'configfs-tsm', 'none']).default('auto'),
   TSM_REPORT_DIR: z.string().default('/sys/kernel/config/tsm/report'),
   SNP_CERTS_DIR: z.string().optional(),
