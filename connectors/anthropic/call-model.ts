@@ -40,6 +40,8 @@ export interface CallModelParameters {
   system?: string
   messages: ModelMessage[]
   tools?: ModelTool[]
+  /** Forces a tool (structured output: the tool's input_schema is the answer's JSON schema). */
+  toolChoice?: { type: 'tool'; name: string }
   maxTokens: number
   /** Each text delta as it streams. */
   onText?: (delta: string) => void
@@ -109,6 +111,7 @@ export function createModelCaller(options: ModelCallerOptions = {}): CallModel {
           messages: p.messages as Anthropic.MessageParam[],
           ...(p.system === undefined ? {} : { system: p.system }),
           ...(p.tools === undefined || p.tools.length === 0 ? {} : { tools: p.tools as Anthropic.Tool[] }),
+          ...(p.toolChoice === undefined ? {} : { tool_choice: p.toolChoice }),
         }
         const stream = client.messages.stream(body, p.signal === undefined ? {} : { signal: p.signal })
         stream.on('text', (delta) => {
