@@ -56,6 +56,7 @@ export interface RejectSkill {
   runId: string | null
   name: string
   topic: string | null
+  sourceSessions: string[]
   problems: string[]
   findings: SafetyFinding[]
   cost: bigint

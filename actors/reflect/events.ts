@@ -91,7 +91,7 @@ export interface SkillStored {
 
 export interface SkillRejected {
   type: 'SkillRejected'
-  data: { runId: string | null; name: string; topic: string | null; problems: string[]; findings: SafetyFinding[]; cost: bigint; at: string }
+  data: { runId: string | null; name: string; topic: string | null; sourceSessions: string[]; problems: string[]; findings: SafetyFinding[]; cost: bigint; at: string }
 }
 
 export interface SkillDeleted {

@@ -47,6 +47,8 @@ export interface ReflectContext {
   afterEach: Record<string, string>
   facets: Record<string, FacetEntry>
   skills: Record<string, SkillRecord>
+  /** Lessons whose synthesised skill was refused, with the sessions it rested on: not retried until new evidence. */
+  rejectedTopics: Record<string, string[]>
   lastRunAt: string | null
 }
 
@@ -97,7 +99,7 @@ export const reflectMachine = setup({
 }).createMachine({
   id: 'reflect',
   initial: 'idle',
-  context: { runs: [], current: null, lastSlot: {}, afterEach: {}, facets: {}, skills: {}, lastRunAt: null },
+  context: { runs: [], current: null, lastSlot: {}, afterEach: {}, facets: {}, skills: {}, rejectedTopics: {}, lastRunAt: null },
   on: {
     FacetExtracted: {
       actions: assign(({ context, event }) => ({
@@ -137,6 +139,7 @@ export const reflectMachine = setup({
     },
     SkillRejected: {
       actions: assign(({ context, event }) => ({
+        rejectedTopics: event.data.topic === null ? context.rejectedTopics : { ...context.rejectedTopics, [event.data.topic]: event.data.sourceSessions },
         runs: withCurrent(context, event.data.runId, (r) => ({ ...r, stats: { ...r.stats, skillsRejected: r.stats.skillsRejected + 1, cost: r.stats.cost + event.data.cost } })),
       })),
     },

@@ -47,14 +47,21 @@ export interface SynthesisPlan {
 
 /**
  * Which skills a run writes and prunes: a lesson seen in ≥ 2 sessions gets a skill unless
- * its skill already rests on exactly these sessions; a reflect skill whose lesson dropped
+ * its skill (or a refused attempt) already rests on exactly these sessions; a reflect skill whose lesson dropped
  * below 2 sessions is stale. User skills are never pruned.
  */
-export function planSynthesis(merged: readonly MergedLearning[], skills: Readonly<Record<string, SkillRecord>>, maxNew: number): SynthesisPlan {
+export function planSynthesis(
+  merged: readonly MergedLearning[],
+  skills: Readonly<Record<string, SkillRecord>>,
+  rejected: Readonly<Record<string, readonly string[]>>,
+  maxNew: number,
+): SynthesisPlan {
   const supported = merged.filter((m) => m.sessions.length >= MIN_SESSIONS_PER_SKILL)
   const reflectSkills = Object.values(skills).filter((s) => s.provenance.source === 'reflect' && s.provenance.topic !== null)
   const byTopic = new Map(reflectSkills.map((s) => [s.provenance.topic!, s]))
-  const write = supported.filter((m) => byTopic.get(m.topic)?.provenance.sourceSessions.join(',') !== m.sessions.join(',')).slice(0, Math.max(0, maxNew))
+  const same = (a: readonly string[] | undefined, b: readonly string[]) => a !== undefined && a.join(',') === b.join(',')
+  // Nothing new to say: the skill (or its refusal) already rests on exactly these sessions.
+  const write = supported.filter((m) => !same(byTopic.get(m.topic)?.provenance.sourceSessions, m.sessions) && !same(rejected[m.topic], m.sessions)).slice(0, Math.max(0, maxNew))
   const live = new Set(supported.map((m) => m.topic))
   const prune = reflectSkills.filter((s) => !live.has(s.provenance.topic!))
   return { write, prune }

@@ -116,8 +116,11 @@ describe('merging learnings and planning synthesis', () => {
       ['run-focused-tests', ['s1', 's2']],
       ['single', ['s3']],
     ])
-    expect(planSynthesis(merged, {}, 3).write.map((m) => m.topic)).toEqual(['run-focused-tests'])
-    expect(planSynthesis(merged, {}, 0).write).toEqual([])
+    expect(planSynthesis(merged, {}, {}, 3).write.map((m) => m.topic)).toEqual(['run-focused-tests'])
+    expect(planSynthesis(merged, {}, {}, 0).write).toEqual([])
+    // A refused attempt on the same evidence is not retried; new evidence retries it.
+    expect(planSynthesis(merged, {}, { 'run-focused-tests': ['s1', 's2'] }, 3).write).toEqual([])
+    expect(planSynthesis(merged, {}, { 'run-focused-tests': ['s1'] }, 3).write).toHaveLength(1)
   })
 
   it('skips a skill whose evidence did not change and prunes one whose lesson lost its support', () => {
@@ -126,7 +129,7 @@ describe('merging learnings and planning synthesis', () => {
       provenance: { source: 'reflect', runId: 'r', topic, sourceSessions: sessions, evidence: [] },
     })
     const merged = mergeLearnings(facets)
-    const plan = planSynthesis(merged, { 'run-focused-tests': skill('run-focused-tests', ['s1', 's2']), gone: skill('gone', ['s1', 's9']) }, 3)
+    const plan = planSynthesis(merged, { 'run-focused-tests': skill('run-focused-tests', ['s1', 's2']), gone: skill('gone', ['s1', 's9']) }, {}, 3)
     expect(plan.write).toEqual([])
     expect(plan.prune.map((s) => s.name)).toEqual(['gone'])
   })

@@ -311,7 +311,7 @@ export class ReflectService {
   }
 
   async #synthesise(runId: string, wallet: string, apiKey: string, state: ReflectSnapshot, wanted: (agentId: string) => boolean): Promise<void> {
-    const plan = planSynthesis(mergeLearnings(state.context.facets, wanted), state.context.skills, this.#p.maxSkillsPerRun)
+    const plan = planSynthesis(mergeLearnings(state.context.facets, wanted), state.context.skills, state.context.rejectedTopics, this.#p.maxSkillsPerRun)
     for (const m of plan.write) await this.#writeSkill(runId, wallet, apiKey, m, state.context.skills)
     for (const stale of plan.prune) await this.host.send(wallet, { type: 'DeleteSkill', name: stale.name, reason: 'stale', runId })
   }
@@ -335,7 +335,7 @@ export class ReflectService {
     })
     const answer = skillAnswerSchema.safeParse(toolInput(result.content, SKILL_TOOL.name))
     const reject = (name: string, problems: string[], findings: SafetyFinding[]) =>
-      this.host.send(wallet, { type: 'RejectSkill', runId, name, topic: m.topic, problems, findings, cost: cost.charged })
+      this.host.send(wallet, { type: 'RejectSkill', runId, name, topic: m.topic, sourceSessions: m.sessions, problems, findings, cost: cost.charged })
     if (!answer.success) return void (await reject(m.topic, ['malformed skill answer'], []))
     // A revision keeps its skill's name, so it replaces the old one.
     const existing = Object.values(skills).find((s) => s.provenance.topic === m.topic)
