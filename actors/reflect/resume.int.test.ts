@@ -62,4 +62,26 @@ describe('a self-improvement run interrupted mid-run (real SQLite, real SDK)', (
     expect(BigInt(run.costRaw as string)).toBe(charged)
     await h2.close()
   })
+
+  it('the facet cache re-reads only a session that changed since its facet', async () => {
+    const file = join(dir, 'cache.sqlite')
+    const now = () => new Date('2026-12-02T09:00:00Z')
+    const h = await openReflect({ file, now, anthropicUrl: fx.url })
+    await fundWallet(h, WALLET, 10_000_000n)
+    for (const id of ['s4', 's5']) await storeSession(h.store, { wallet: WALLET, sessionId: id, agentId: 'assistant', messages: [`${id}-marker a`, `${id}-marker b`] })
+    const run = async () => {
+      const { runId } = await h.service.trigger(WALLET, {})
+      await eventually(() => h.service.state(wallet), (s) => s.value === 'idle', 'the run to end')
+      return (await h.service.history(WALLET)).runs.find((r) => r.runId === runId)!
+    }
+    expect(await run()).toMatchObject({ facets: 2, facetsCached: 0 })
+    const before = fx.requests.length
+    // s5 gets another user message: only it is read and sent again.
+    const [last] = await h.store.readStream('session-s5', { direction: 'backwards', maxCount: 1 })
+    await h.store.append('session-s5', [{ type: 'UserMessageReceived', data: { turnId: 'x', text: 's5-marker c', idempotencyKey: 'kx', model: 'claude-haiku-4-5', at: now().toISOString() } }], { expectedRevision: last!.revision })
+    expect(await run()).toMatchObject({ facets: 1, facetsCached: 1 })
+    expect(fx.requests.slice(before)).toHaveLength(1)
+    expect(JSON.stringify(fx.requests.at(-1)!.body.messages)).toContain('s5-marker c')
+    await h.close()
+  })
 })

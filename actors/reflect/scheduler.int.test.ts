@@ -6,6 +6,7 @@ import { afterAll, describe, expect, it } from 'vitest'
 import { eventually } from '../../test/eventually.js'
 import { REPO_ROOT } from '../../test/gateway.js'
 import { fundWallet, openReflect } from '../../test/reflect/harness.js'
+import { storeSession } from '../../test/reflect/sessions.js'
 import { ReflectScheduler } from './scheduler.js'
 
 const dir = mkdtempSync(join(tmpdir(), 'reflect-sched-'))
@@ -78,4 +79,36 @@ describe('durable daily schedule with a controllable clock (real SQLite)', () =>
     expect(await claims(h)).toEqual(['daily:2026-12-02'])
     await h.close()
   }, 60_000)
+
+  it('after_each: claims one run per session revision once the session has been idle long enough', async () => {
+    const file = join(dir, 'after-each.sqlite')
+    let clock = new Date('2026-12-02T08:00:00Z')
+    const now = () => clock
+    const h = await openReflect({ file, now })
+    await fundWallet(h, WALLET, 10_000_000n)
+    const settings = { autoImprove: true, improveSchedule: 'after_each' }
+    await h.wallets.send(wallet, { type: 'UpdateSettings', patch: settings })
+    await storeSession(h.store, { wallet: WALLET, sessionId: 'ae-1', agentId: 'assistant', messages: ['one'] })
+    const s = new ReflectScheduler({
+      startScheduled: (w, slot) => h.service.startScheduled(w, slot),
+      candidates: () => [{ wallet, settings }],
+      sessionWallet: async (id) => ((await h.store.readStream(`session-${id}`, { maxCount: 1 }))[0]?.data as { wallet: string }).wallet.toLowerCase(),
+      now,
+      idleMs: 60_000,
+    })
+    const completed = (await h.store.readStream('session-ae-1')).find((e) => e.type === 'TurnCompleted')!
+    s.observe(completed)
+    expect(await s.tick()).toBe(0)
+    clock = new Date(clock.getTime() + 59_000)
+    expect(await s.tick()).toBe(0)
+    clock = new Date(clock.getTime() + 2_000)
+    expect(await s.tick()).toBe(1)
+    // The same completed turn seen again (another process's feed, a replay) claims nothing new.
+    s.observe(completed)
+    clock = new Date(clock.getTime() + 120_000)
+    expect(await s.tick()).toBe(0)
+    expect(await claims(h)).toEqual([`after_each:ae-1:${completed.revision}`])
+    await eventually(() => h.service.state(wallet), (st) => st.value === 'idle', 'the run to end')
+    await h.close()
+  })
 })
