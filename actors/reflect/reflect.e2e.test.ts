@@ -274,6 +274,20 @@ describe('self-improvement end to end (HTTP as the rickydata SDK calls it)', () 
     expect(fx.requests.length).toBe(before)
   })
 
+  it('settings turn a daily schedule on: the gateway scheduler claims today once (here skipped: the key is locked)', async () => {
+    const bobToken = await signIn(gw.url, bob)
+    const put = await send('PUT', '/wallet/settings', { autoImprove: true, selfImprovementSchedule: 'daily' }, bobToken)
+    expect(put.body).toMatchObject({ autoImprove: true, improveSchedule: 'daily', selfImprovementSchedule: 'daily' })
+    // The scheduler finds the wallet through its read model (caught up from the live store).
+    await eventually(() => gw.reflect.scheduler.tick(), (n) => n === 1, 'the scheduler to claim today')
+    expect(await gw.reflect.scheduler.tick()).toBe(0)
+    const today = new Date().toISOString().slice(0, 10)
+    const runs = (await get('/wallet/self-improvement/history', bobToken)).body.runs as any[]
+    expect(runs.at(-1)).toMatchObject({ trigger: 'schedule', slot: `daily:${today}`, status: 'skipped', skipCode: 'locked_secrets' })
+    const status = (await get('/wallet/self-improvement/status', bobToken)).body
+    expect(status).toMatchObject({ enabled: true, schedule: { type: 'daily', enabled: true }, nextRunAt: new Date(Date.parse(`${today}T00:00:00Z`) + 86_400_000).toISOString() })
+  })
+
   it('validates input and answers with stable codes', async () => {
     expect((await send('POST', '/wallet/self-improvement/trigger', { includeBackfill: 'yes' })).body.error).toBe('invalid_request')
     expect((await send('PUT', '/wallet/skills/x', { content: 5 })).status).toBe(400)
