@@ -43,6 +43,8 @@ import { createWorkerPool } from './workers/pool.js'
 import { createChat } from './actors/session/wiring.js'
 import { chatFrameHandlers } from './transport/routes/chat-frames.js'
 import { createReflect, type Reflect } from './actors/reflect/wiring.js'
+import { selfImprovementRoutes } from './transport/routes/self-improvement.js'
+import { skillsRoutes } from './transport/routes/skills.js'
 
 export interface Gateway {
   port: number
@@ -179,7 +181,8 @@ export async function startGateway(config: Config, options: StartGatewayOptions 
   const startedAt = new Date()
   const routes: Route[] = [
     ...chat.routes,
-    ...reflect.routes,
+    ...selfImprovementRoutes({ reflect: reflect.service }),
+    ...skillsRoutes({ reflect: reflect.service }),
     ...systemRoutes({
       store,
       metrics,

@@ -16,7 +16,7 @@ import { mergeLearnings, planSynthesis, type MergedLearning } from './merge.js'
 import type { ReflectSnapshot, RunSummary, SkillRecord } from './machine.js'
 import { FACET_SYSTEM, FACET_TOOL, SKILL_SYSTEM, SKILL_TOOL, facetAnswerSchema, facetPrompt, skillAnswerSchema, skillPrompt, toolInput } from './prompts.js'
 import { scanSkill, type SafetyFinding } from './safety.js'
-import { agentOptedIn, improvementSettings, inScope, nextRunAt, type ImprovementSettings } from './schedule.js'
+import { agentOptedIn, improvementSettings, inScope, nextRunAt } from './schedule.js'
 import { renderSkill, validateSkill } from './skill-format.js'
 import { sessionTranscript } from './transcript.js'
 
@@ -388,4 +388,3 @@ function usd(atomic: bigint): string {
   return `$${whole}.${frac}`
 }
 
-export type { ImprovementSettings }

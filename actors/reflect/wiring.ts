@@ -6,9 +6,6 @@ import { createModelCaller } from '../../connectors/anthropic/call-model.js'
 import { ProjectionRunner } from '../../projections/runner.js'
 import { runningReflectProjection, selfImprovementSettingsProjection, type ImprovementSettingsRow, type RunningReflectRow } from '../../projections/self-improvement-settings.js'
 import type { EventStore, RecordedEvent, SnapshotStore } from '../../store/types.js'
-import type { Route } from '../../transport/route.js'
-import { selfImprovementRoutes } from '../../transport/routes/self-improvement.js'
-import { skillsRoutes } from '../../transport/routes/skills.js'
 import { walletSessionLedger, type WalletHostLike } from '../session/ledger-port.js'
 import { availableBalance } from '../wallet/ledger.js'
 import { ReflectScheduler } from './scheduler.js'
@@ -31,7 +28,6 @@ export interface CreateReflectParameters {
 export interface Reflect {
   service: ReflectService
   scheduler: ReflectScheduler
-  routes: Route[]
   /** For SessionService.systemPromptExtra. */
   systemPromptExtra(p: { wallet: string; agentId: string; conversation: readonly ModelMessage[] }): Promise<string | undefined>
   /** After the store is open: catch the read models up, resume interrupted runs, start ticking. */
@@ -39,7 +35,7 @@ export interface Reflect {
   close(): Promise<void>
 }
 
-/** Builds self-improvement (reflect actors, scheduler, §8 routes) from config and the shared adapters. */
+/** Builds self-improvement (reflect actors, read models, scheduler) from config and the shared adapters; gateway.ts adds its routes. */
 export function createReflect(p: CreateReflectParameters): Reflect {
   const now = p.now ?? (() => new Date())
   const settings = async (wallet: string) => (await p.wallets.read(wallet.toLowerCase())).snapshot.context.settings
@@ -79,7 +75,6 @@ export function createReflect(p: CreateReflectParameters): Reflect {
   return {
     service,
     scheduler,
-    routes: [...selfImprovementRoutes({ reflect: service }), ...skillsRoutes({ reflect: service })],
     systemPromptExtra: ({ wallet, agentId, conversation }) => service.systemPromptExtra(wallet, agentId, lastUserText(conversation)),
     async start() {
       projections.start()
