@@ -84,4 +84,21 @@ describe('a self-improvement run interrupted mid-run (real SQLite, real SDK)', (
     expect(JSON.stringify(fx.requests.at(-1)!.body.messages)).toContain('s5-marker c')
     await h.close()
   })
+
+  it('a run the balance cannot pay for ends failed with the ledger code, charging only what completed', async () => {
+    const file = join(dir, 'poor.sqlite')
+    const now = () => new Date('2026-12-02T09:00:00Z')
+    const h = await openReflect({ file, now, anthropicUrl: fx.url })
+    await fundWallet(h, WALLET, 10n)
+    await storeSession(h.store, { wallet: WALLET, sessionId: 's6', agentId: 'assistant', messages: ['s6-marker a', 's6-marker b'] })
+    const before = fx.requests.length
+    const { runId } = await h.service.trigger(WALLET, {})
+    await eventually(() => h.service.state(wallet), (s) => s.value === 'idle', 'the run to end')
+    expect((await h.service.history(WALLET)).runs.at(-1)).toMatchObject({ runId, status: 'failed', error: 'insufficient_balance', facets: 0, costRaw: '0' })
+    expect(fx.requests.length).toBe(before)
+    const ledger = (await h.store.readStream(`wallet-${wallet}`)).map((e) => e.type)
+    expect(ledger).not.toContain('SpendSettled')
+    expect(ledger).not.toContain('SpendReserved')
+    await h.close()
+  })
 })

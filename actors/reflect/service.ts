@@ -246,10 +246,15 @@ export class ReflectService {
 
   async #facets(runId: string, wallet: string, apiKey: string, sessions: { sessionId: string; agentId: string }[], state: ReflectSnapshot, counts: { sessionsAnalysed: number; facetsCached: number }): Promise<void> {
     const queue = [...sessions]
+    let failure: { error: unknown } | undefined
+    // After a failure (e.g. 402) no new call starts, but calls in flight finish and are recorded, so the run's cost is complete.
     const worker = async (): Promise<void> => {
-      for (let s = queue.shift(); s !== undefined; s = queue.shift()) await this.#facet(runId, wallet, apiKey, s, state, counts)
+      for (let s = queue.shift(); s !== undefined && failure === undefined; s = queue.shift()) {
+        await this.#facet(runId, wallet, apiKey, s, state, counts).catch((error: unknown) => void (failure ??= { error }))
+      }
     }
     await Promise.all(Array.from({ length: Math.max(1, this.#p.concurrency ?? 4) }, worker))
+    if (failure !== undefined) throw failure.error
   }
 
   async #facet(runId: string, wallet: string, apiKey: string, s: { sessionId: string; agentId: string }, state: ReflectSnapshot, counts: { sessionsAnalysed: number; facetsCached: number }): Promise<void> {
