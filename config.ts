@@ -91,6 +91,12 @@ export const configSchema = z.object({
   /** Hosts (names or IPs, optionally host:port) browser-verify nodes may reach; empty = none. */
   CANVAS_BROWSER_ALLOWED_HOSTS: csv.default([]),
   CHROMIUM_PATH: z.string().min(1).default('/usr/bin/chromium'),
+  /** Self-improvement (issue 12): model of facet and skill calls, caps per run, after_each idle time, scheduler tick. */
+  REFLECT_MODEL: z.string().min(1).default('claude-haiku-4-5'),
+  REFLECT_MAX_SKILLS_PER_RUN: int(0, 50).default(3),
+  REFLECT_MAX_SESSIONS_PER_RUN: int(1).default(50),
+  REFLECT_IDLE_MS: int(0).default(10 * 60_000),
+  REFLECT_TICK_MS: int(100).default(60_000),
 
   ATTESTATION_PROVIDER: z.enum(['auto', 'configfs-tsm', 'none']).default('auto'),
   TSM_REPORT_DIR: z.string().default('/sys/kernel/config/tsm/report'),

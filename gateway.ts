@@ -44,6 +44,9 @@ import { vaultRoutes } from './transport/routes/vault.js'
 import { createWorkerPool } from './workers/pool.js'
 import { createChat } from './actors/session/wiring.js'
 import { chatFrameHandlers } from './transport/routes/chat-frames.js'
+import { createReflect, type Reflect } from './actors/reflect/wiring.js'
+import { selfImprovementRoutes } from './transport/routes/self-improvement.js'
+import { skillsRoutes } from './transport/routes/skills.js'
 
 export interface Gateway {
   port: number
@@ -52,6 +55,8 @@ export interface Gateway {
   store: EventStore
   /** The routes served and the token check in front of them (benchmarks replay them on node:http). */
   routes: readonly Route[]
+  /** Self-improvement (tests drive its scheduler with their clock). */
+  reflect: Reflect
   authenticate(token: string): Promise<AuthContext>
   /** Graceful stop: stop accepting, finish in-flight requests, flush and close the store. */
   close(): Promise<void>
@@ -59,6 +64,8 @@ export interface Gateway {
 
 export interface StartGatewayOptions {
   logger?: Logger
+  /** The clock of the self-improvement scheduler (tests control it). */
+  now?: () => Date
 }
 
 const VERSION = (JSON.parse(readFileSync(new URL(import.meta.url.endsWith('.ts') ? './package.json' : '../package.json', import.meta.url), 'utf8')) as { version: string }).version
@@ -139,6 +146,19 @@ export async function startGateway(config: Config, options: StartGatewayOptions 
   const keySources = { jwtSecret: jwtSecret.source, signingKeyMaterial: signingKey.source, ...vaultKeySources }
   const attestation = await createAttestation({ config, signingKey: () => signingKey, pool, publicUrl: () => publicUrl })
   const securityPosture = async () => attestation.posture({ keySources, vault: vault.health() })
+  // ---- Self-improvement (issue 12): reflect actors, durable scheduler, §8 routes; its chat hook is systemPromptExtra below ----
+  const reflect = createReflect({
+    config,
+    store,
+    ...(snapshots === undefined ? {} : { snapshots }),
+    dataDir,
+    logger,
+    wallets,
+    vault,
+    live,
+    ...(options.now === undefined ? {} : { now: options.now }),
+  })
+  // ---- end self-improvement ----
   // Chat: agents, sessions (model/tool loop, billing through the wallet actor), MCP tools with delegated tokens.
   const chat = await createChat({
     config,
@@ -154,12 +174,17 @@ export async function startGateway(config: Config, options: StartGatewayOptions 
       const i = (await wallets.read(wallet.toLowerCase())).snapshot.context.ledger.depositIndex
       return i === null ? undefined : chain.keyring.account(i)
     },
+    systemPromptExtra: reflect.systemPromptExtra,
   })
   // Turns a previous process left running are marked interrupted and billed by the stated rule.
   await chat.recover()
+  // Self-improvement runs a previous process left running are resumed; then the scheduler ticks.
+  await reflect.start()
   const startedAt = new Date()
   const routes: Route[] = [
     ...chat.routes,
+    ...selfImprovementRoutes({ reflect: reflect.service }),
+    ...skillsRoutes({ reflect: reflect.service }),
     ...systemRoutes({
       store,
       metrics,
@@ -224,12 +249,14 @@ export async function startGateway(config: Config, options: StartGatewayOptions 
     logger,
     store,
     routes,
+    reflect,
     authenticate,
     close: () =>
       (closed ??= (async () => {
         clearInterval(trustTimer)
         await server.close(config.SHUTDOWN_GRACE_MS)
         stopLedgerTimers()
+        await reflect.close()
         chat.close()
         await chain.stop()
         await projections.close()

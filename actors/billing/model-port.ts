@@ -42,6 +42,8 @@ export interface CallModelParameters {
   system?: string
   messages: ModelMessage[]
   tools?: ModelTool[]
+  /** Forces a tool (structured output: the tool's input_schema is the answer's JSON schema). */
+  toolChoice?: { type: 'tool'; name: string }
   maxTokens: number
   /** Each text delta as it streams. */
   onText?: (delta: string) => void

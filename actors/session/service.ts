@@ -1,7 +1,7 @@
 import { createHash, randomUUID } from 'node:crypto'
 import type { AgentRegistry } from '../../agents/load-agents.js'
 import { toolAllowed, type AgentDefinition } from '../../agents/schema.js'
-import type { CallModel, ModelTool } from '../../connectors/anthropic/call-model.js'
+import type { CallModel, ModelMessage, ModelTool } from '../../connectors/anthropic/call-model.js'
 import type { McpExecutor } from '../../connectors/mcp/executor.js'
 import { maxCost } from '../../pricing/price-turn.js'
 import { estimatePromptTokens, spendBreakdown, turnCost } from '../billing/billed-model-call.js'
@@ -32,6 +32,11 @@ export interface SessionServiceParameters {
   now?: () => Date
   newId?: () => string
   onError?: (error: unknown, where: string) => void
+  /**
+   * HOOK (self-improvement, issue 12): text appended to the agent's system prompt for this
+   * wallet (the skills of an opted-in agent); undefined adds nothing. A failure adds nothing.
+   */
+  systemPromptExtra?: (p: { wallet: string; agentId: string; conversation: readonly ModelMessage[] }) => Promise<string | undefined>
 }
 
 export interface StartTurnParameters {
@@ -312,11 +317,13 @@ export class SessionService {
         turn = next
       }
       const apiKey = await this.#p.getProviderKey(wallet, 'anthropic')
+      // HOOK (self-improvement, issue 12): the wallet's skills for an opted-in agent.
+      const extra = await this.#p.systemPromptExtra?.({ wallet, agentId: agent.id, conversation: state.context.conversation }).catch((e: unknown) => (this.#p.onError?.(e, 'systemPromptExtra'), undefined))
       let offset = 0
       const result = await this.#p.callModel({
         apiKey,
         model: turn.model,
-        system: agent.systemPrompt,
+        system: extra === undefined ? agent.systemPrompt : `${agent.systemPrompt}\n\n${extra}`,
         messages: state.context.conversation,
         tools,
         maxTokens: agent.maxTokens,

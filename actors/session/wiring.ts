@@ -14,7 +14,7 @@ import { beginChat, sessionRoutes, sessionTopic, type BeginChatParameters } from
 import type { TopicSpec } from '../../transport/topics.js'
 import { availableBalance } from '../wallet/ledger.js'
 import { walletSessionLedger, type WalletHostLike } from './ledger-port.js'
-import { SessionService } from './service.js'
+import { SessionService, type SessionServiceParameters } from './service.js'
 
 export interface CreateChatParameters {
   config: Pick<
@@ -38,6 +38,8 @@ export interface CreateChatParameters {
    * used to pay x402 tools; absent (or X402_MAX_PER_CALL=0) refuses paid tools.
    */
   depositAccount?: (wallet: string) => Promise<LocalAccount | undefined>
+  /** HOOK (self-improvement, issue 12): passed to SessionService (skills in an opted-in agent's system prompt). */
+  systemPromptExtra?: SessionServiceParameters['systemPromptExtra']
 }
 
 export interface Chat {
@@ -93,6 +95,7 @@ export async function createChat(p: CreateChatParameters): Promise<Chat> {
     getProviderKey,
     dedupeWindowMs: p.config.CHAT_DEDUPE_WINDOW_MS,
     onError: (err, where) => p.logger.error({ err, where }, 'chat session effect failed'),
+    ...(p.systemPromptExtra === undefined ? {} : { systemPromptExtra: p.systemPromptExtra }),
   })
   const routes = [...agentRoutes({ agents }), ...sessionRoutes({ sessions, agents, store: p.store, live: p.live, getProviderKey })]
   return {
