@@ -263,13 +263,13 @@ export class LedgerLog {
    * Signs a checkpoint of the committed tree unless one of that size exists already
    * (whoever signs a size first wins: one note per size, across processes). Returns the latest.
    */
-  signCheckpoint(now = new Date()): StoredCheckpoint | undefined {
+  signCheckpoint(now = new Date()): StoredCheckpoint {
     const { size } = this.#state()
-    if (size > 0 && this.#stmt.checkpointAt.get(size) === undefined) {
+    if (this.#stmt.checkpointAt.get(size) === undefined) {
       const note = signCheckpoint({ origin: this.#p.origin, size, root: this.root(size) }, this.#p.origin, this.#p.signingKey)
       this.#stmt.putCheckpoint.run(size, note, now.toISOString())
     }
-    return this.latestCheckpoint()
+    return this.latestCheckpoint()!
   }
 
   latestCheckpoint(): StoredCheckpoint | undefined {

@@ -90,8 +90,9 @@ export function budgetsView(l: Ledger, now: Date): Record<string, unknown> {
   return out
 }
 
-function ndjsonLine(e: RecordedEvent): string {
-  return `${JSON.stringify({
+/** One ledger event as exported (README "Ledger export format" documents every field). */
+export function exportRecord(e: RecordedEvent): Record<string, unknown> {
+  return {
     streamId: e.streamId,
     revision: Number(e.revision),
     position: Number(e.position),
@@ -100,7 +101,11 @@ function ndjsonLine(e: RecordedEvent): string {
     recordedAt: e.recordedAt,
     prevHash: e.prevHash,
     hash: e.hash,
-  })}\n`
+  }
+}
+
+function ndjsonLine(e: RecordedEvent): string {
+  return `${JSON.stringify(exportRecord(e))}\n`
 }
 
 const NDJSON = { 'content-type': 'application/x-ndjson; charset=utf-8', 'cache-control': 'no-store' }
