@@ -27,7 +27,7 @@ export function checkpointBody(c: Checkpoint): string {
 }
 
 function spkiOf(key: KeyObject): Buffer {
-  return createPublicKey(key).export({ format: 'der', type: 'spki' })
+  return (key.type === 'public' ? key : createPublicKey(key)).export({ format: 'der', type: 'spki' })
 }
 
 /** 0x02 key ID: SHA-256(DER SPKI)[:4]. */
@@ -55,7 +55,11 @@ export interface Verifier {
 
 /** A verifier from a verifier key text (see verifierKey). */
 export function parseVerifierKey(text: string): Verifier {
-  const parts = text.trim().split('+')
+  // name+keyid+key: the base64 key may itself hold '+', so split at the first two only.
+  const t = text.trim()
+  const first = t.indexOf('+')
+  const second = t.indexOf('+', first + 1)
+  const parts = first < 0 || second < 0 ? [] : [t.slice(0, first), t.slice(first + 1, second), t.slice(second + 1)]
   if (parts.length !== 3) throw new CheckpointError('a verifier key has the form name+keyid+base64key')
   const bytes = Buffer.from(parts[2]!, 'base64')
   if (bytes[0] !== SIGNATURE_TYPE_ECDSA) throw new CheckpointError('only ECDSA (signature type 0x02) verifier keys are supported')
