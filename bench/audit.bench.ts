@@ -47,7 +47,7 @@ async function exportFile(): Promise<string> {
     s.prev = hash
     s.rev++
     if (buffer.length > 1 << 20) {
-      if (!out.write(buffer)) await new Promise((r) => out.once('drain', r))
+      if (!out.write(buffer)) await new Promise<void>((r) => out.once('drain', () => r()))
       buffer = ''
     }
   }
@@ -74,7 +74,7 @@ async function exportFile(): Promise<string> {
     }
   }
   out.end(buffer)
-  await new Promise((r) => out.once('finish', r))
+  await new Promise<void>((r) => out.once('finish', () => r()))
   renameSync(`${file}.tmp`, file)
   return file
 }

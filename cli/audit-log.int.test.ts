@@ -19,7 +19,7 @@ import { hashEvent } from '../store/hash.js'
 import { SqliteEventStore } from '../store/sqlite/sqlite-event-store.js'
 import type { RecordedEvent } from '../store/types.js'
 import { auditLogRoutes } from '../transport/routes/audit-log.js'
-import { exportRecord } from '../transport/routes/wallet-ledger.js'
+import { exportRecord } from '../ledger-log/export-format.js'
 import { authFor, call } from '../transport/routes/wallet-ledger.testing.js'
 
 const A = '0xd8dA6BF26964aF9D7eEd9e03E53415D37aA96045' as const
@@ -62,9 +62,9 @@ const cli = (...args: string[]) =>
     (e: { code: number; stdout: string; stderr: string }) => ({ code: e.code, out: (e.stdout === '' ? { stderr: e.stderr } : JSON.parse(e.stdout)) as Record<string, any> }),
   )
 
-async function exportLines(): Promise<string[]> {
+async function exportLines(format: 'canonical' | 'plain' = 'canonical'): Promise<string[]> {
   const events = await store.readAll({})
-  return events.filter((e) => e.streamId.startsWith('wallet-')).map((e) => JSON.stringify(exportRecord(e)))
+  return events.filter((e) => e.streamId.startsWith('wallet-')).map((e) => JSON.stringify(exportRecord(e, format)))
 }
 
 function file(name: string, text: string): string {
@@ -174,6 +174,11 @@ describe('the ledger as a transparency log', () => {
     const latest = await cli('verify', e2File, '--checkpoint', file('c2.note', c2.note), '--key', honest + '/.well-known/jwks.json')
     expect(latest.code).toBe(0)
     expect(latest.out.merkle).toMatchObject({ size: c2.size, checkpoint: { matches: true } })
+    // The readable export (bigints as decimal strings) verifies to the same root.
+    const plain = await exportLines('plain')
+    expect(plain.join('\n')).toContain('"amount":"7000000"')
+    const plainReport = await cli('verify', file('e2-plain.ndjson', `${plain.join('\n')}\n`), '--checkpoint', file('c2.note', c2.note), '--key', vkey)
+    expect(plainReport).toMatchObject({ code: 0, out: { merkle: { root: latest.out.merkle.root, checkpoint: { matches: true } } } })
     // A checkpoint signed by another key is refused as such.
     const other = await signingKeyFromMaterial(JSON.stringify(generateKeyPairSync('ec', { namedCurve: 'P-256' }).privateKey.export({ format: 'jwk' })), 'file')
     expect((await cli('verify', e2File, '--checkpoint', c1File, '--key', verifierKey(ORIGIN, other.publicKeyObject))).code).toBe(3)

@@ -2,7 +2,7 @@ import type { SpendSettled } from '../actors/wallet/events.js'
 import { availableBalance, evolveLedger, hasDeposit, holdFor, initialLedger, isLedgerEvent, type Ledger } from '../actors/wallet/ledger.js'
 import { baseCost, platformCostExact } from '../pricing/price-turn.js'
 import { ceil, equals, parseRational } from '../pricing/rational.js'
-import { fromTaggedJson } from '../store/codec.js'
+import { dataFromExport } from '../ledger-log/export-format.js'
 import { createHash } from 'node:crypto'
 import { leafHash } from '../ledger-log/merkle.js'
 import { canonicalEventJson } from '../store/hash.js'
@@ -112,7 +112,12 @@ export class LedgerVerifier {
     const pos = Number(position)
     if (this.#checkPositions && pos <= this.#lastPosition) return this.#fail(streamId, String(rev), type, `position ${pos} not after ${this.#lastPosition}`)
     this.#lastPosition = pos
-    const data = fromTaggedJson(raw.data)
+    let data: unknown
+    try {
+      data = dataFromExport(raw)
+    } catch (error) {
+      return this.#fail(streamId, String(revision), type, `malformed data: ${(error as Error).message}`)
+    }
 
     let s = this.#streams.get(streamId)
     if (s === undefined) {

@@ -21,7 +21,7 @@ import { Readable } from 'node:stream'
 import cliProgress from 'cli-progress'
 import { CheckpointError, openCheckpoint, parseCheckpointNote, parseVerifierKey, verifierFromJwk, type SignedCheckpoint, type Verifier } from '../ledger-log/checkpoint.js'
 import { leafHash, verifyConsistency, verifyInclusion } from '../ledger-log/merkle.js'
-import { fromTaggedJson } from '../store/codec.js'
+import { dataFromExport } from '../ledger-log/export-format.js'
 import { canonicalEventJson, hashEvent } from '../store/hash.js'
 import type { VerifyResult } from './audit-verify.js'
 import { verifyExport } from './verify-export.js'
@@ -283,7 +283,7 @@ async function consistency(o: Options): Promise<number> {
 }
 
 interface EventProof {
-  event: { streamId: string; revision: number | string; type: string; data: unknown; recordedAt: string; prevHash: string; hash: string; position: number | string }
+  event: { streamId: string; revision: number | string; type: string; data: unknown; bigints?: unknown; recordedAt: string; prevHash: string; hash: string; position: number | string }
   leafIndex: number
   treeSize: number
   proof: string[]
@@ -296,7 +296,7 @@ async function inclusion(o: Options): Promise<number> {
   const gateway = isUrl(checkpointSource) ? checkpointSource : isUrl(proofSource) ? proofSource : undefined
   const checkpoint = await trustedCheckpoint(checkpointSource, o, gateway)
   const e = body.event
-  const fields = { streamId: e.streamId, revision: BigInt(e.revision), type: e.type, data: fromTaggedJson(e.data), recordedAt: e.recordedAt, prevHash: e.prevHash }
+  const fields = { streamId: e.streamId, revision: BigInt(e.revision), type: e.type, data: dataFromExport(e), recordedAt: e.recordedAt, prevHash: e.prevHash }
   const hashOk = hashEvent(fields) === e.hash
   const sizeOk = body.treeSize === checkpoint.size
   const ok = hashOk && sizeOk && verifyInclusion(leafHash(canonicalEventJson(fields)), body.leafIndex, checkpoint.size, body.proof.map((p) => Buffer.from(p, 'base64')), checkpoint.root)

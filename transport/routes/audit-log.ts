@@ -5,7 +5,7 @@ import { ForbiddenError, NotFoundError, ValidationError } from '../../shared/err
 import { canonicalEventJson } from '../../store/hash.js'
 import type { EventStore } from '../../store/types.js'
 import { json, type Route } from '../route.js'
-import { exportRecord } from './wallet-ledger.js'
+import { exportRecord } from '../../ledger-log/export-format.js'
 
 export interface AuditLogRoutesDeps {
   log: LedgerLog
