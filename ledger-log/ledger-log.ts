@@ -127,12 +127,13 @@ export class LedgerLog {
         position = e.position
       }
       this.#stmt.setState.run(this.#frontier.size, position)
-      if (position > this.#position) this.#position = position
+      return position
     })
     this.#extend = (events) => {
       try {
         // IMMEDIATE: take the write lock before reading the state (no lock-upgrade deadlock between processes).
-        extend.immediate(events)
+        const position = extend.immediate(events)
+        if (position > this.#position) this.#position = position
       } catch (error) {
         // The in-memory frontier may be ahead of what was rolled back: rebuild it from the file.
         this.#frontier = MerkleFrontier.load(this.#state().size, this.#read)
@@ -151,7 +152,7 @@ export class LedgerLog {
     return this.#state()
   }
 
-  /** Appends ledger events (in $all order; others and already-logged ones are skipped). */
+  /** Appends ledger events (in $all order; others and already-logged ones are skipped). The follower calls it; tools building a log from an export may too. */
   append(events: readonly RecordedEvent[]): void {
     const ledger = events.filter((e) => e.streamId.startsWith(LEDGER_STREAM_PREFIX))
     if (ledger.length > 0) this.#extend(ledger)
@@ -261,11 +262,16 @@ export class LedgerLog {
 
   /**
    * Signs a checkpoint of the committed tree unless one of that size exists already
-   * (whoever signs a size first wins: one note per size, across processes). Returns the latest.
+   * (whoever signs a size first wins: one note per size, across processes), or unless the
+   * latest is younger than `minIntervalMs` (on-demand requests cannot make it sign per event).
+   * Returns the latest.
    */
-  signCheckpoint(now = new Date()): StoredCheckpoint {
+  signCheckpoint(options: { now?: Date; minIntervalMs?: number } = {}): StoredCheckpoint {
+    const now = options.now ?? new Date()
     const { size } = this.#state()
-    if (this.#stmt.checkpointAt.get(size) === undefined) {
+    const latest = this.latestCheckpoint()
+    const recent = latest !== undefined && options.minIntervalMs !== undefined && now.getTime() - Date.parse(latest.signedAt) < options.minIntervalMs
+    if (!recent && this.#stmt.checkpointAt.get(size) === undefined) {
       const note = signCheckpoint({ origin: this.#p.origin, size, root: this.root(size) }, this.#p.origin, this.#p.signingKey)
       this.#stmt.putCheckpoint.run(size, note, now.toISOString())
     }

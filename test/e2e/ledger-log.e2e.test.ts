@@ -52,6 +52,7 @@ describe('the ledger log with two gateway processes on one store', () => {
         ),
       )
       await Promise.all([collect(a), collect(b)])
+      await new Promise((r) => setTimeout(r, 1100)) // on-demand signing is limited to one a second
     }
     await new Promise((r) => setTimeout(r, 1500)) // a scheduled checkpoint too
     for (const p of [a, b]) {

@@ -24,6 +24,8 @@ const consistencyQuery = z.object({ from: count, to: count })
 const listQuery = z.object({ after: count.optional(), limit: z.coerce.number().int().min(1).max(1000).optional() })
 const proofQuery = z.object({ treeSize: count.optional() })
 const NO_STORE = { 'cache-control': 'no-store' }
+/** Anonymous GET /audit/checkpoint signs at most this often (the schedule signs too). */
+const ON_DEMAND_MIN_INTERVAL_MS = 1_000
 
 const b64 = (b: Buffer) => b.toString('base64')
 
@@ -41,9 +43,11 @@ export function auditLogRoutes(deps: AuditLogRoutesDeps): Route[] {
     return { origin, treeSize: c.size, rootHash: root, signedAt: c.signedAt, checkpoint: c.note, verifierKey: deps.verifierKey, kid: deps.kid }
   }
 
-  const sizeFor = (requested: string | undefined): { size: number; checkpoint: StoredCheckpoint | undefined } => {
+  const sizeFor = (requested: string | undefined, leafIndex: number): { size: number; checkpoint: StoredCheckpoint | undefined } => {
     if (requested === undefined) {
-      const latest = log.signCheckpoint()
+      // The latest checkpoint, unless it predates the event: then one signed now.
+      let latest = log.signCheckpoint({ minIntervalMs: ON_DEMAND_MIN_INTERVAL_MS })
+      if (latest.size <= leafIndex) latest = log.signCheckpoint()
       return { size: latest.size, checkpoint: latest }
     }
     const size = Number(requested)
@@ -54,11 +58,12 @@ export function auditLogRoutes(deps: AuditLogRoutesDeps): Route[] {
 
   /** The inclusion proof of the ledger event at `pos`, or 404 when it is not (yet) logged or not `owner`'s. */
   const proofOf = async (pos: bigint, treeSize: string | undefined, owner?: string) => {
-    await log.waitFor(pos, 2_000)
+    // Read-your-writes: an event just appended may not be logged yet (never wait for positions beyond the store).
+    if (pos <= (await deps.store.headPosition())) await log.waitFor(pos, 2_000)
     const leaf = log.leaf(pos)
     if (leaf === undefined || (owner !== undefined && leaf.streamId !== `${LEDGER_STREAM_PREFIX}${owner}`))
       throw new NotFoundError(`no ledger event of yours at position ${pos}`, 'ledger_event_not_found')
-    const { size, checkpoint } = sizeFor(treeSize)
+    const { size, checkpoint } = sizeFor(treeSize, leaf.leafIndex)
     if (leaf.leafIndex >= size)
       throw new ValidationError(`the event is leaf ${leaf.leafIndex}, not in a tree of ${size}`, { leafIndex: leaf.leafIndex }, 'tree_size_out_of_range')
     const [event] = await deps.store.readStream(leaf.streamId, { fromRevision: leaf.revision, maxCount: 1 })
@@ -78,8 +83,8 @@ export function auditLogRoutes(deps: AuditLogRoutesDeps): Route[] {
       method: 'GET',
       path: '/audit/checkpoint',
       auth: 'none',
-      // On demand: signs the current tree unless a checkpoint of its size exists already.
-      handler: () => json(checkpointView(log.signCheckpoint()), 200, NO_STORE),
+      // On demand: signs the current tree unless a checkpoint of its size (or one under a second old) exists.
+      handler: () => json(checkpointView(log.signCheckpoint({ minIntervalMs: ON_DEMAND_MIN_INTERVAL_MS })), 200, NO_STORE),
     },
     {
       method: 'GET',
