@@ -244,7 +244,17 @@ async function verify(o: Options): Promise<number> {
     const partial = r.wallets.some((w) => w.partial)
     const at = v.roots.get(checkpoint.size)
     const matches = !partial && at !== undefined && at.equals(checkpoint.root)
-    merkle = { ...merkle, checkpoint: { origin: checkpoint.origin, size: checkpoint.size, root: checkpoint.root.toString('base64'), signature: 'verified', matches } }
+    const reason = partial
+      ? 'the export starts mid-stream (after=): only a whole export can be checked against a checkpoint'
+      : at === undefined
+        ? `the export has ${v.size} events, fewer than the checkpoint's ${checkpoint.size}`
+        : matches
+          ? undefined
+          : `the export's root at size ${checkpoint.size} is not the signed one: the export is not the log that was signed`
+    merkle = {
+      ...merkle,
+      checkpoint: { origin: checkpoint.origin, size: checkpoint.size, root: checkpoint.root.toString('base64'), signature: 'verified', matches, ...(reason === undefined ? {} : { reason }) },
+    }
     if (!matches) code = EXIT.root
   }
   if (o.json) process.stdout.write(`${JSON.stringify({ ...r, ok: code === EXIT.ok, merkle }, null, 2)}\n`)
@@ -252,10 +262,7 @@ async function verify(o: Options): Promise<number> {
     printSummary(r, (Date.now() - started) / 1000)
     process.stdout.write(`Merkle log of the export: ${v.size} leaves, root ${v.root.toString('base64')}\n`)
     if (checkpoint === undefined) process.stdout.write('(no checkpoint given: the root was not checked against a signature)\n')
-    else if (code === EXIT.root)
-      process.stdout.write(
-        `FAILED: the export's root at size ${checkpoint.size} is not the signed checkpoint's (${checkpoint.origin}): the export is not the log that was signed\n`,
-      )
+    else if (code === EXIT.root) process.stdout.write(`FAILED (${checkpoint.origin}): ${String((merkle.checkpoint as { reason?: string }).reason)}\n`)
     else if (code === EXIT.ok) process.stdout.write(`OK: the export's first ${checkpoint.size} events are exactly the signed checkpoint of ${checkpoint.origin}\n`)
   }
   return code
