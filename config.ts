@@ -51,6 +51,12 @@ export const configSchema = z.object({
   CHALLENGE_TTL_MS: int(1000).default(5 * 60_000),
 
   AUDITOR_WALLETS: csv.pipe(z.array(address)).default([]),
+  /** The ledger's Merkle log (its own SQLite file); default DATA_DIR/ledger-log.sqlite. */
+  AUDIT_LOG_FILE: z.string().optional(),
+  /** Checkpoint origin and key name; default PUBLIC_URL's host + "/ledger", else "agent-gateway/ledger". */
+  AUDIT_LOG_ORIGIN: z.string().regex(/^[^\s+]+$/, 'must be non-empty without spaces or "+"').optional(),
+  /** How often a checkpoint of a grown log is signed (GET /audit/checkpoint also signs on demand). */
+  AUDIT_CHECKPOINT_INTERVAL_MS: int(1000).default(60_000),
 
   VAULT_PERSISTENCE_DIR: z.string().optional(),
   VAULT_FAIL_CLOSED: bool.optional(),

@@ -11,6 +11,9 @@ import { ProjectionRunner } from './projections/runner.js'
 import { walletBalancesProjection } from './projections/wallet-balances.js'
 import { walletTransactionsProjection } from './projections/wallet-transactions.js'
 import { walletLedgerRoutes } from './transport/routes/wallet-ledger.js'
+import { auditLogRoutes } from './transport/routes/audit-log.js'
+import { LedgerLog } from './ledger-log/ledger-log.js'
+import { verifierKey } from './ledger-log/checkpoint.js'
 import { tpmOptionsFromConfig } from './keys/tpm.js'
 import { createAttestation } from './attest/wiring.js'
 import { loadOrCreateSecretSealed, randomSecret } from './keys/key-source.js'
@@ -137,6 +140,24 @@ export async function startGateway(config: Config, options: StartGatewayOptions 
     onError: (err, e) => logger.error({ err, position: e?.position?.toString() }, 'projection stopped'),
   })
   projections.start()
+  // The ledger as a Merkle log with signed checkpoints, followed off the append path.
+  const logOrigin = config.AUDIT_LOG_ORIGIN ?? (config.PUBLIC_URL === undefined ? 'agent-gateway/ledger' : `${new URL(config.PUBLIC_URL).host}/ledger`)
+  const ledgerLog = new LedgerLog({
+    store,
+    file: resolve(config.AUDIT_LOG_FILE ?? join(dataDir, 'ledger-log.sqlite')),
+    origin: logOrigin,
+    signingKey: signingKey.privateKeyObject,
+    onError: (err) => logger.error({ err }, 'ledger log stopped'),
+  })
+  ledgerLog.start()
+  const checkpointTimer = setInterval(() => {
+    try {
+      ledgerLog.signCheckpoint()
+    } catch (err) {
+      logger.error({ err }, 'ledger checkpoint failed')
+    }
+  }, config.AUDIT_CHECKPOINT_INTERVAL_MS)
+  checkpointTimer.unref()
   // Releases reservations whose holder died (also those that expired while the process was down).
   const stopLedgerTimers = startLedgerTimers({ wallets, projections, store, expiryIntervalMs: 15_000 })
   await chain.start(wallets)
@@ -210,6 +231,13 @@ export async function startGateway(config: Config, options: StartGatewayOptions 
       auditorWallets: config.AUDITOR_WALLETS,
       withdrawalLimits: { perWithdrawalMax: config.WITHDRAWAL_MAX, dailyMax: config.WITHDRAWAL_DAILY_MAX, perHour: config.WITHDRAWAL_PER_HOUR },
     }),
+    ...auditLogRoutes({
+      log: ledgerLog,
+      store,
+      auditorWallets: config.AUDITOR_WALLETS,
+      verifierKey: verifierKey(logOrigin, signingKey.publicKeyObject),
+      kid: signingKey.kid,
+    }),
   ]
 
   const openApi = buildOpenApi(routes, { title: 'Agent Gateway', version: VERSION })
@@ -254,12 +282,14 @@ export async function startGateway(config: Config, options: StartGatewayOptions 
     close: () =>
       (closed ??= (async () => {
         clearInterval(trustTimer)
+        clearInterval(checkpointTimer)
         await server.close(config.SHUTDOWN_GRACE_MS)
         stopLedgerTimers()
         await reflect.close()
         chat.close()
         await chain.stop()
         await projections.close()
+        await ledgerLog.close()
         await live.stop()
         vault.close()
         await pool.destroy()

@@ -2,8 +2,10 @@ import type { SpendSettled } from '../actors/wallet/events.js'
 import { availableBalance, evolveLedger, hasDeposit, holdFor, initialLedger, isLedgerEvent, type Ledger } from '../actors/wallet/ledger.js'
 import { baseCost, platformCostExact } from '../pricing/price-turn.js'
 import { ceil, equals, parseRational } from '../pricing/rational.js'
-import { fromTaggedJson } from '../store/codec.js'
-import { hashEvent } from '../store/hash.js'
+import { dataFromExport } from '../ledger-log/export-format.js'
+import { createHash } from 'node:crypto'
+import { leafHash } from '../ledger-log/merkle.js'
+import { canonicalEventJson } from '../store/hash.js'
 
 /** The first event that failed verification. */
 export interface BadEvent {
@@ -58,10 +60,20 @@ interface StreamState {
  */
 export class LedgerVerifier {
   readonly #streams = new Map<string, StreamState>()
+  readonly #checkPositions: boolean
   #line = 0
   #events = 0
   #lastPosition = -1
   #bad: BadEvent | undefined
+  /** RFC 9162 leaf hash of the last event accepted (its canonical JSON under 0x00): the Merkle log's leaf. */
+  lastLeaf: Buffer | undefined
+  /** Store position of the last event accepted. */
+  lastEventPosition = -1
+
+  /** `checkPositions: false` when lines of one export are split across verifiers (the caller checks the global order). */
+  constructor(options: { checkPositions?: boolean } = {}) {
+    this.#checkPositions = options.checkPositions ?? true
+  }
 
   get bad(): BadEvent | undefined {
     return this.#bad
@@ -71,10 +83,11 @@ export class LedgerVerifier {
     return this.#events
   }
 
-  /** Feeds one line; returns false once an event failed (later lines are ignored). */
-  push(text: string): boolean {
+  /** Feeds one line (its 1-based line number in the export when not simply the next); returns false once an event failed (later lines are ignored). */
+  push(text: string, line?: number): boolean {
     if (this.#bad !== undefined) return false
-    this.#line++
+    this.#line = line ?? this.#line + 1
+    this.lastLeaf = undefined
     if (text.trim() === '') return true
     let raw: Record<string, unknown>
     try {
@@ -97,9 +110,14 @@ export class LedgerVerifier {
       return this.#fail(String(streamId ?? '?'), String(revision ?? '?'), String(type ?? '?'), 'missing or malformed fields')
     const rev = BigInt(revision)
     const pos = Number(position)
-    if (pos <= this.#lastPosition) return this.#fail(streamId, String(rev), type, `position ${pos} not after ${this.#lastPosition}`)
+    if (this.#checkPositions && pos <= this.#lastPosition) return this.#fail(streamId, String(rev), type, `position ${pos} not after ${this.#lastPosition}`)
     this.#lastPosition = pos
-    const data = fromTaggedJson(raw.data)
+    let data: unknown
+    try {
+      data = dataFromExport(raw)
+    } catch (error) {
+      return this.#fail(streamId, String(revision), type, `malformed data: ${(error as Error).message}`)
+    }
 
     let s = this.#streams.get(streamId)
     if (s === undefined) {
@@ -109,8 +127,11 @@ export class LedgerVerifier {
     }
     if (rev !== s.nextRevision) return this.#fail(streamId, String(rev), type, `revision gap: expected ${s.nextRevision}`)
     if (prevHash !== s.prevHash) return this.#fail(streamId, String(rev), type, 'prevHash does not match the previous event (chain broken)')
-    if (hashEvent({ streamId, revision: rev, type, data, recordedAt, prevHash }) !== hash)
-      return this.#fail(streamId, String(rev), type, 'hash does not match the event (edited)')
+    // One canonical text gives both the chain hash and the Merkle leaf.
+    const canonical = canonicalEventJson({ streamId, revision: rev, type, data, recordedAt, prevHash })
+    if (createHash('sha256').update(canonical).digest('hex') !== hash) return this.#fail(streamId, String(rev), type, 'hash does not match the event (edited)')
+    this.lastLeaf = leafHash(canonical)
+    this.lastEventPosition = pos
     s.prevHash = hash
     s.nextRevision = rev + 1n
     s.events++

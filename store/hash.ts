@@ -18,12 +18,20 @@ export interface HashedFields {
  * reordering any event of a stream breaks every later link.
  */
 export function hashEvent(fields: HashedFields): string {
+  return createHash('sha256').update(canonicalEventJson(fields)).digest('hex')
+}
+
+/**
+ * The exact text hashEvent hashes (RFC 8785 canonical JSON of the hashed fields): also the
+ * "canonical event bytes" of the ledger's Merkle log leaves (ledger-log/).
+ */
+export function canonicalEventJson(fields: HashedFields): string {
   // Keys in RFC 8785 order (UTF-16 code units): data, prevHash, recordedAt, revision, streamId, type.
   const data = fields.data === undefined || typeof fields.data === 'symbol' ? '' : `"data":${canonicalTaggedJson(fields.data)},`
-  const canonical =
+  return (
     `{${data}"prevHash":${str(fields.prevHash)},"recordedAt":${str(fields.recordedAt)},` +
     `"revision":${canonicalTaggedJson(fields.revision)},"streamId":${str(fields.streamId)},"type":${str(fields.type)}}`
-  return createHash('sha256').update(canonical).digest('hex')
+  )
 }
 
 /**

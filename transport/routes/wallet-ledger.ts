@@ -8,7 +8,7 @@ import type { ProjectionRunner } from '../../projections/runner.js'
 import type { DepositAddressRow } from '../../projections/deposit-addresses.js'
 import type { TransactionRow } from '../../projections/wallet-transactions.js'
 import { DomainError, ForbiddenError, UnavailableError } from '../../shared/errors.js'
-import { toTaggedJson } from '../../store/codec.js'
+import { exportRecord, type ExportFormat } from '../../ledger-log/export-format.js'
 import type { EventStore, RecordedEvent } from '../../store/types.js'
 import { json, type Route, type ResponseSink } from '../route.js'
 
@@ -50,8 +50,9 @@ const page = z.object({
   limit: z.coerce.number().int().min(1).max(500).optional(),
   offset: z.coerce.number().int().min(0).optional(),
 })
-const afterRevision = z.object({ after: z.string().regex(/^-?\d{1,19}$/).optional() })
-const afterPosition = z.object({ after: z.string().regex(/^\d{1,19}$/).optional() })
+const format = z.enum(['canonical', 'plain']).optional()
+const afterRevision = z.object({ after: z.string().regex(/^-?\d{1,19}$/).optional(), format })
+const afterPosition = z.object({ after: z.string().regex(/^\d{1,19}$/).optional(), format })
 const agentIdPattern = /^[A-Za-z0-9_.:-]{1,128}$/
 
 /** Atomic units → decimal USD string with 6 decimals ("12.345600"). */
@@ -90,17 +91,8 @@ export function budgetsView(l: Ledger, now: Date): Record<string, unknown> {
   return out
 }
 
-function ndjsonLine(e: RecordedEvent): string {
-  return `${JSON.stringify({
-    streamId: e.streamId,
-    revision: Number(e.revision),
-    position: Number(e.position),
-    type: e.type,
-    data: toTaggedJson(e.data),
-    recordedAt: e.recordedAt,
-    prevHash: e.prevHash,
-    hash: e.hash,
-  })}\n`
+function ndjsonLine(e: RecordedEvent, format: ExportFormat): string {
+  return `${JSON.stringify(exportRecord(e, format))}\n`
 }
 
 const NDJSON = { 'content-type': 'application/x-ndjson; charset=utf-8', 'cache-control': 'no-store' }
@@ -268,7 +260,7 @@ export function walletLedgerRoutes(deps: WalletLedgerRoutesDeps): Route[] {
             for (;;) {
               if (sink.aborted) return
               const events = await deps.store.readStream(streamId, { fromRevision: from, maxCount: PAGE })
-              if (events.length > 0) await sink.write(events.map(ndjsonLine).join(''))
+              if (events.length > 0) await sink.write(events.map((e) => ndjsonLine(e, ctx.query.format ?? 'canonical')).join(''))
               if (events.length < PAGE) break
               from = events.at(-1)!.revision + 1n
             }
@@ -294,7 +286,7 @@ export function walletLedgerRoutes(deps: WalletLedgerRoutesDeps): Route[] {
               if (sink.aborted) return
               const events = await deps.store.readAll({ fromPosition: from, maxCount: PAGE })
               if (events.length === 0) break
-              const lines = events.filter((e) => e.streamId.startsWith('wallet-') && e.position <= head).map(ndjsonLine)
+              const lines = events.filter((e) => e.streamId.startsWith('wallet-') && e.position <= head).map((e) => ndjsonLine(e, ctx.query.format ?? 'canonical'))
               if (lines.length > 0) await sink.write(lines.join(''))
               from = events.at(-1)!.position
             }
