@@ -22,7 +22,7 @@ export const FLOORS: readonly (readonly string[])[] = [
   ['keys', 'pricing', 'agents'], // key storage; pure domain modules
   ['actors/runtime'], // the actor host: knows no aggregate
   ['actors', 'auth', 'vault', 'attest'], // the domains; each declares the ports it needs
-  ['projections'], // read models over actors' events, and the timers they drive
+  ['projections', 'ledger-log'], // read models over actors' events, the timers they drive, and the Merkle log over the ledger
   ['connectors', 'workers'], // outbound edges: adapt to the domains' ports; the worker pool
   ['transport', 'cli', 'scripts'], // inbound edges
   ['gateway.ts', 'main.ts'], // the composition root and the process entry
