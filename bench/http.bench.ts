@@ -5,7 +5,8 @@
  *    the ceiling, what the native server costs with no work at all;
  *  - node:http in front of the same route handlers and token check.
  * Besides req/s (wrk), each row reports the process CPU per request (user + system, all
- * threads), which is steadier than req/s on a shared machine.
+ * threads) and the ratio it gives (requests per CPU-second against bare uWS): wrk shares
+ * the 2 cores with the server, and on a loaded machine req/s mostly measures wrk's share.
  *
  *   npx tsx bench/http.bench.ts        (BENCH_SECONDS=5 per row; default 3)
  */
@@ -141,6 +142,7 @@ for (const [name, path, headers, ourBase, nodeBase] of [
     fmt(node.requestsPerSec),
     `${fmt(ours.requestsPerSec / node.requestsPerSec, 2)}×`,
     `${fmt(ours.cpuUsPerRequest, 1)} / ${fmt(ceiling.cpuUsPerRequest, 1)} / ${fmt(node.cpuUsPerRequest, 1)}`,
+    `${fmt((100 * ceiling.cpuUsPerRequest) / ours.cpuUsPerRequest, 0)} %`,
     `${fmt(ours.latencyP99Ms ?? NaN, 2)} / ${fmt(ceiling.latencyP99Ms ?? NaN, 2)} / ${fmt(node.latencyP99Ms ?? NaN, 2)}`,
   ])
 }
@@ -155,6 +157,7 @@ console.log(
       'node:http, same handlers, req/s',
       'gateway / node:http',
       'CPU µs per request (gateway / bare / node:http)',
+      'gateway / bare uWS by CPU (requests per CPU-second)',
       'p99 ms (gateway / bare / node:http)',
     ],
     rows,
