@@ -43,8 +43,6 @@ export class RouteRecord {
   readonly buckets = new Float64Array(DURATION_BUCKETS.length + 1)
   sum = 0
   count = 0
-  /** Set by the transport once this route's JSON held a bigint (it then serialises with a replacer). */
-  answersBigints = false
 
   constructor(
     readonly method: string,

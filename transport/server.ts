@@ -90,6 +90,8 @@ export function createHttpServer(p: HttpServerParameters): HttpServer {
   const router = new Router()
   // Each route's metrics record, resolved once (the request path only bumps numbers).
   const records = new Map<Route, RouteRecord>()
+  // Routes whose answers held a bigint: serialised with the replacer from then on (see toJson).
+  const routesAnsweringBigints = new WeakSet<Route>()
   for (const route of p.routes) {
     router.add(route)
     records.set(route, p.metrics.http.record(route.method, route.path))
@@ -118,6 +120,7 @@ export function createHttpServer(p: HttpServerParameters): HttpServer {
     /** The client went away (res.onAborted); kept so a signal created later starts aborted. */
     aborted = false
     routeLabel = 'unmatched'
+    route: Route | undefined
     record: RouteRecord | undefined
     readonly started = performance.now()
     readonly requestId: string
@@ -181,7 +184,7 @@ export function createHttpServer(p: HttpServerParameters): HttpServer {
     sendJson(status: number, body: unknown, headers?: Record<string, string>, closeConnection = closing): void {
       if (this.done) return this.finish(status)
       // Serialise first: a body that cannot be serialised must still get a 500, not silence.
-      const text = body === undefined ? '' : toJson(body, this.record)
+      const text = body === undefined ? '' : toJson(body, this.route, routesAnsweringBigints)
       this.done = true
       const res = this.res
       res.cork(() => {
@@ -340,6 +343,7 @@ export function createHttpServer(p: HttpServerParameters): HttpServer {
     }
     const { route, params } = match
     ex.routeLabel = route.path
+    ex.route = route
     ex.record = records.get(route)
 
     // No body to wait for (GET, or no length and not chunked): go straight on, no promise.
@@ -500,14 +504,14 @@ function readBody(res: HttpResponse, incoming: Incoming, limit: number, state: {
  * fast path (measured ~1.6× faster on the /health body); only a body that holds a bigint
  * pays for the replacer, on a second pass.
  */
-function toJson(body: unknown, route: { answersBigints?: boolean } | undefined): string {
-  if (route?.answersBigints === true) return JSON.stringify(body, bigintReplacer)
+function toJson(body: unknown, route: Route | undefined, routesAnsweringBigints: WeakSet<Route>): string {
+  if (route !== undefined && routesAnsweringBigints.has(route)) return JSON.stringify(body, bigintReplacer)
   try {
     return JSON.stringify(body)
   } catch (error) {
     if (!(error instanceof TypeError)) throw error
     // A route that answered a bigint once will again: go straight to the replacer next time.
-    if (route !== undefined) route.answersBigints = true
+    if (route !== undefined) routesAnsweringBigints.add(route)
     return JSON.stringify(body, bigintReplacer)
   }
 }
