@@ -186,11 +186,12 @@ async function main(): Promise<void> {
   const portkeyStreams = portkeyStream.status === 200 && portkeyStreamText.includes('message_stop')
 
   // Warm-up: JIT, connection pools, SQLite pages.
-  for (let k = 0; k < 30; k++) for (const name of Object.keys(contenders) as Name[]) await contenders[name]()
+  for (let k = 0; k < 30; k++) for (const name of Object.keys(contenders) as Name[]) await contenders[name](k)
 
-  // Sequential: one turn of each contender per round, so load spikes hit all of them.
+  // Sequential: one turn of each contender per round, so load spikes hit all of them. Our
+  // turns rotate over the sessions, so history length (measured apart below) stays short.
   const seq: Record<Name, number[]> = { directStream: [], directJson: [], portkey: [], us: [] }
-  for (let k = 0; k < SEQ; k++) for (const name of Object.keys(contenders) as Name[]) seq[name].push(await contenders[name](0))
+  for (let k = 0; k < SEQ; k++) for (const name of Object.keys(contenders) as Name[]) seq[name].push(await contenders[name](k))
 
   // Concurrent: SESSIONS sessions, each sending turns back to back for SECONDS.
   const concurrent = async (name: Name): Promise<number> => {
@@ -229,7 +230,7 @@ async function main(): Promise<void> {
   await inspector.post('Profiler.enable')
   await inspector.post('Profiler.setSamplingInterval', { interval: 100 })
   await inspector.post('Profiler.start')
-  for (let k = 0; k < PROFILED; k++) await contenders.us(0)
+  for (let k = 0; k < PROFILED; k++) await contenders.us(k % SESSIONS)
   const { profile } = await inspector.post('Profiler.stop')
   inspector.disconnect()
   const cpuUsed = process.cpuUsage(cpuBefore)
