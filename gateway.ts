@@ -211,6 +211,7 @@ export async function startGateway(config: Config, options: StartGatewayOptions 
       metrics,
       version: VERSION,
       startedAt,
+      knownPosition: () => live.position,
       securityPosture,
       beforeScrape: () => metrics.actorsInMemory.set({ kind: 'wallet' }, wallets.size),
     }),

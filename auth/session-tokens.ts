@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto'
 import { SignJWT, errors as joseErrors, jwtVerify } from 'jose'
 import { getAddress } from 'viem'
 import { AuthError } from '../shared/errors.js'
+import { LruMap } from '../shared/lru.js'
 import type { AuthContext } from './auth-context.js'
 
 export interface SessionTokensParameters {
@@ -13,6 +14,8 @@ export interface SessionTokensParameters {
   /** True when the jti was revoked (logout). */
   isRevoked(jti: string): boolean
   now?: () => Date
+  /** Verified tokens remembered by their exact string (default 10,000). */
+  cacheSize?: number
 }
 
 export interface IssuedToken {
@@ -26,14 +29,21 @@ export interface IssuedToken {
  * Session JWTs (API.md §1, §12): HS256 only, with issuer and audience pinned on
  * verification, so `alg: none`, a switched algorithm, another audience or an expired
  * token are all refused before any claim is read.
+ *
+ * A verified token is remembered by its exact string: the signature, issuer, audience and
+ * claims of that string cannot change, so only expiry and revocation are checked again on
+ * each use (both exactly as on the first verification). Any other string, a tampered copy
+ * included, misses and is verified in full.
  */
 export class SessionTokens {
   readonly #p: SessionTokensParameters
   readonly #key: Uint8Array
+  readonly #verified: LruMap<string, AuthContext>
 
   constructor(parameters: SessionTokensParameters) {
     this.#p = parameters
     this.#key = new TextEncoder().encode(parameters.secret)
+    this.#verified = new LruMap(parameters.cacheSize ?? 10_000)
   }
 
   async issue(address: `0x${string}`): Promise<IssuedToken> {
@@ -54,6 +64,28 @@ export class SessionTokens {
   }
 
   async verify(token: string): Promise<AuthContext> {
+    const known = this.#verified.get(token)
+    if (known !== undefined) return this.#stillValid(token, known)
+    const auth = await this.#verifyInFull(token)
+    this.#verified.set(token, auth)
+    return auth
+  }
+
+  /** Expiry and revocation of a remembered token, checked as jose and #verifyInFull do. */
+  #stillValid(token: string, auth: AuthContext): AuthContext {
+    // jose's rule: expired once the current second reaches `exp` (no clock tolerance).
+    if (Math.floor(this.#now() / 1000) >= auth.exp) {
+      this.#verified.delete(token)
+      throw new AuthError('token_expired', 'Session expired; sign in again')
+    }
+    if (this.#p.isRevoked(auth.jti)) {
+      this.#verified.delete(token)
+      throw new AuthError('token_revoked', 'This session was signed out; sign in again')
+    }
+    return auth
+  }
+
+  async #verifyInFull(token: string): Promise<AuthContext> {
     let payload
     try {
       ;({ payload } = await jwtVerify(token, this.#key, {
@@ -71,7 +103,8 @@ export class SessionTokens {
     if (typeof walletAddress !== 'string' || !/^0x[0-9a-fA-F]{40}$/.test(walletAddress) || walletAddress.toLowerCase() !== sub)
       throw new AuthError('token_invalid', 'Invalid session token; sign in again')
     if (this.#p.isRevoked(jti)) throw new AuthError('token_revoked', 'This session was signed out; sign in again')
-    return { address: getAddress(walletAddress), sub, jti, exp, token }
+    // Frozen: the same object answers every later request carrying this token.
+    return Object.freeze({ address: getAddress(walletAddress), sub, jti, exp, token })
   }
 
   #now(): number {

@@ -1,184 +1,319 @@
 /**
- * Chat turns through the gateway (uWS HTTP + SSE, session actor, wallet reservations and
- * settlement on SQLite, SDK model call) against the same turns sent straight to the local
- * Anthropic-compatible server, in the same run, at 1, 64 and 512 concurrent sessions.
- * Each session is its own wallet; each turn is a fresh message (no dedupe).
+ * A chat turn, three contenders in one run, all calling the same local Anthropic stand-in
+ * (test/anthropic/server.ts, in its own process; 180 characters in 45 deltas per reply):
  *
- *   npx tsx bench/chat.bench.ts            (BENCH_CHAT_LEVELS=1,64,512 BENCH_CHAT_TURNS=…)
+ *  - direct: the request sent straight to the stand-in (streaming, and non-streaming);
+ *  - us: the whole gateway (startGateway, as main.ts runs it) over HTTP + SSE, each wallet
+ *    signed in for real (SIWE-style challenge + signature), its key in the vault, funded
+ *    on a local anvil chain through the deposit watcher: a turn authenticates, reserves
+ *    spend, records the turn, calls the model through the SDK, settles and completes;
+ *  - Portkey's open-source gateway (@portkey-ai/gateway 1.15.2, a child process) routed
+ *    to the stand-in with x-portkey-provider / x-portkey-custom-host: it forwards the
+ *    request, no authentication of its own, no billing, no durable record. Its streaming
+ *    path fails on Node 20 (checked and reported below), so it is compared non-streaming
+ *    with direct non-streaming.
  *
- * Everything runs in this one process on a shared 2-core machine: the fixture and the
- * client's own cost are in both columns, so the difference is the gateway's.
+ * Reported: added p50/p99 per turn over its direct counterpart (sequential turns,
+ * contenders interleaved turn by turn so machine load hits them alike), turns/s with 64
+ * concurrent sessions, a session's turns 251–300 against its first ten, and a CPU profile
+ * of our turns: main-thread CPU per turn and the Anthropic SDK's share of it.
+ *
+ *   npx tsx bench/chat.bench.ts
+ *   BENCH_CHAT_SEQ=200 (sequential turns per contender)  BENCH_CHAT_SESSIONS=64
+ *   BENCH_CHAT_SECONDS=3 (per concurrent row)  BENCH_CHAT_LONG=300 (turns in the long session)
  */
+import { spawn, type ChildProcess } from 'node:child_process'
 import { mkdtempSync, rmSync } from 'node:fs'
+import { Session } from 'node:inspector/promises'
+import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { pino } from 'pino'
-import { ActorHost } from '../actors/runtime/host.js'
-import { SessionService } from '../actors/session/service.js'
-import { walletSessionLedger } from '../actors/session/ledger-port.js'
-import { walletDefinition } from '../actors/wallet/definition.js'
-import { availableBalance } from '../actors/wallet/ledger.js'
-import { loadAgents } from '../agents/load-agents.js'
-import { createModelCaller } from '../connectors/anthropic/call-model.js'
-import { SqliteEventStore } from '../store/sqlite/sqlite-event-store.js'
-import { startAnthropicFixture, textTurn } from '../test/anthropic/server.js'
-import { LiveFeed } from '../transport/live.js'
-import { createMetrics } from '../transport/metrics.js'
-import type { AuthContext } from '../auth/auth-context.js'
-import { agentRoutes } from '../transport/routes/agents.js'
-import { sessionRoutes } from '../transport/routes/sessions.js'
-import { createHttpServer } from '../transport/server.js'
+import { generatePrivateKey, privateKeyToAccount } from 'viem/accounts'
+import { loadConfig } from '../config.js'
+import { startGateway } from '../gateway.js'
+import { startChainTestEnv } from '../test/chain/env.js'
+import { signIn } from '../test/gateway.js'
+import { createLogger } from '../transport/logger.js'
 import { fmt, table } from './lib.js'
 
-const LEVELS = (process.env.BENCH_CHAT_LEVELS ?? '1,64,512').split(',').map(Number)
-const TURNS = Number(process.env.BENCH_CHAT_TURNS ?? 0)
-const REPLY = 'The quick brown fox jumps over the lazy dog. '.repeat(4)
+const SEQ = Number(process.env.BENCH_CHAT_SEQ ?? 200)
+const SESSIONS = Number(process.env.BENCH_CHAT_SESSIONS ?? 64)
+const SECONDS = Number(process.env.BENCH_CHAT_SECONDS ?? 3)
+const LONG = Number(process.env.BENCH_CHAT_LONG ?? 300)
 const KEY = 'sk-ant-bench-key'
-const wallet = (i: number) => `0x${(i + 1).toString(16).padStart(40, '0')}` as `0x${string}`
+const REPO = new URL('..', import.meta.url).pathname
 
-interface Sample {
-  ttfbMs: number
-  totalMs: number
-}
-
-function pct(xs: number[], p: number): number {
+const pct = (xs: number[], p: number): number => {
   const s = [...xs].sort((a, b) => a - b)
   return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))] ?? NaN
 }
+const median = (xs: number[]) => pct(xs, 50)
+const signed = (n: number, digits = 2) => `${n >= 0 ? '+' : '−'}${fmt(Math.abs(n), digits)}`
 
-/** Reads an SSE body; returns when it ends, with the time the first text arrived. */
-async function readStream(res: Response, isText: (frame: string) => boolean, t0: number): Promise<Sample> {
-  let ttfb = NaN
-  let buf = ''
-  const decoder = new TextDecoder()
-  for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) {
-    buf += decoder.decode(chunk, { stream: true })
-    if (Number.isNaN(ttfb)) {
-      for (const frame of buf.split('\n\n')) {
-        if (isText(frame)) {
-          ttfb = performance.now() - t0
-          break
-        }
+/** Starts a child process and resolves with the first match of `ready` in its output. */
+function startChild(args: string[], ready: RegExp, env: Record<string, string> = {}): Promise<{ child: ChildProcess; match: RegExpExecArray; output: () => string }> {
+  const child = spawn(process.execPath, args, { cwd: REPO, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] })
+  let out = ''
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`${args.join(' ')} did not start:\n${out}`)), 60_000)
+    const onData = (d: Buffer) => {
+      out += d.toString()
+      const m = ready.exec(out)
+      if (m !== null) {
+        clearTimeout(timer)
+        resolve({ child, match: m, output: () => out })
       }
     }
-    const last = buf.lastIndexOf('\n\n')
-    if (last >= 0 && !Number.isNaN(ttfb)) buf = buf.slice(last + 2)
-  }
-  return { ttfbMs: ttfb, totalMs: performance.now() - t0 }
+    child.stdout?.on('data', onData)
+    child.stderr?.on('data', onData)
+    child.once('exit', (code) => reject(new Error(`${args.join(' ')} exited ${code}:\n${out}`)))
+  })
+}
+
+const freePort = () =>
+  new Promise<number>((resolve) => {
+    const s = createServer().listen(0, '127.0.0.1', () => {
+      const port = (s.address() as { port: number }).port
+      s.close(() => resolve(port))
+    })
+  })
+
+/** Reads a streamed body to its end. */
+async function drain(res: Response): Promise<string> {
+  let text = ''
+  const decoder = new TextDecoder()
+  for await (const chunk of res.body as unknown as AsyncIterable<Uint8Array>) text += decoder.decode(chunk, { stream: true })
+  return text
 }
 
 async function main(): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'chat-bench-'))
-  const fx = await startAnthropicFixture({ record: false, respond: () => textTurn(REPLY, { input_tokens: 900, output_tokens: 60, cache_read_input_tokens: 2000 }) })
-  const store = await SqliteEventStore.open({ file: join(dir, 'events.db'), writer: 'worker' }) // as the gateway (SQLITE_WRITER=worker)
-  const logger = pino({ level: 'silent' })
-  const live = new LiveFeed(store, logger)
-  await live.start()
-  const wallets = new ActorHost({ definition: walletDefinition, store, snapshots: store.snapshots })
-  const agents = await loadAgents()
-  const sessions = new SessionService({
-    store,
-    snapshots: store.snapshots,
-    agents,
-    callModel: createModelCaller({ baseURL: fx.url }),
-    ledger: walletSessionLedger(wallets as never, availableBalance),
-    getProviderKey: async () => KEY,
-    onError: (e, where) => console.error(where, e),
-  })
-  const getProviderKey = async () => KEY
-  const routes = [...agentRoutes({ agents }), ...sessionRoutes({ sessions, agents, store, live, getProviderKey })]
-  // Bench auth: the bearer token is the wallet address (the real verifier is benchmarked in http.bench.ts).
-  const authenticate = async (token: string): Promise<AuthContext> => ({ address: token as `0x${string}`, sub: token.toLowerCase(), jti: token, exp: 2e9, token })
-  const server = createHttpServer({ routes, logger, metrics: createMetrics(), bodyLimit: 1 << 20, corsOrigins: [], authenticate })
-  const port = await server.listen('127.0.0.1', 0)
-  const base = `http://127.0.0.1:${port}`
+  const standIn = await startChild(['--import', 'tsx', 'bench/stand-in.ts'], /listening (http:\/\/[\d.:]+)/)
+  const standInUrl = standIn.match[1] as string
+  const portkeyPort = await freePort()
+  // Its documented CLI: --port=<n> (default 8787), --headless (no UI); prints "Ready for connections!".
+  const portkey = await startChild(['node_modules/@portkey-ai/gateway/build/start-server.js', `--port=${portkeyPort}`, '--headless'], /Ready for connections/)
+  const portkeyUrl = `http://127.0.0.1:${portkeyPort}`
+  const chain = await startChainTestEnv()
+  const gateway = await startGateway(
+    loadConfig({
+      HOST: '127.0.0.1',
+      PORT: '0',
+      DATA_DIR: dir,
+      LOG_LEVEL: 'warn',
+      WORKER_THREADS: '1',
+      ANTHROPIC_BASE_URL: standInUrl,
+      CHAIN_RPC_URL: chain.anvil.rpcUrl,
+      CHAIN_ID: String(chain.chain.id),
+      USDC_ADDRESS: chain.usdcAddress,
+      DEPOSIT_MNEMONIC: chain.depositMnemonic,
+      RELAYER_PRIVATE_KEY: chain.relayerKey,
+      CHAIN_CONFIRMATIONS: '0',
+      CHAIN_POLL_MS: '100',
+    }),
+    { logger: createLogger('warn') },
+  )
 
-  const maxLevel = Math.max(...LEVELS)
-  const sids: string[] = []
-  for (let i = 0; i < maxLevel; i += 64) {
-    await Promise.all(
-      Array.from({ length: Math.min(64, maxLevel - i) }, async (_, k) => {
-        const w = wallet(i + k)
-        await wallets.send(w.toLowerCase(), { type: 'RegisterWallet', address: w })
-        await wallets.send(w.toLowerCase(), { type: 'AssignDepositAddress', index: i + k, address: w })
-        await wallets.send(w.toLowerCase(), { type: 'ObserveDeposit', txHash: `0x${(i + k).toString(16)}`, logIndex: 0, amount: 10n ** 12n, blockNumber: 1n })
-        const r = await fetch(`${base}/agents/assistant/sessions`, { method: 'POST', headers: { authorization: `Bearer ${w}`, 'content-type': 'application/json' }, body: '{"model":"haiku"}' })
-        sids[i + k] = ((await r.json()) as { id: string }).id
-      }),
-    )
+  // Wallets: real sign-in, the key in the vault, USDC minted to the deposit address and credited by the watcher.
+  const wallets = await Promise.all(
+    Array.from({ length: SESSIONS + 1 }, async () => {
+      const account = privateKeyToAccount(generatePrivateKey())
+      const token = await signIn(gateway.url, account)
+      const headers = { authorization: `Bearer ${token}`, 'content-type': 'application/json' }
+      const put = await fetch(`${gateway.url}/wallet/apikey`, { method: 'PUT', headers, body: JSON.stringify({ anthropicApiKey: KEY }) })
+      if (put.status !== 200) throw new Error(`PUT /wallet/apikey ${put.status}: ${await put.text()}`)
+      const balance = (await (await fetch(`${gateway.url}/wallet/balance`, { headers })).json()) as { unifiedDepositAddress: `0x${string}` }
+      return { headers, depositAddress: balance.unifiedDepositAddress }
+    }),
+  )
+  for (const w of wallets) await chain.mint(w.depositAddress, 1_000_000_000n)
+  for (const w of wallets) {
+    for (let i = 0; ; i++) {
+      const b = (await (await fetch(`${gateway.url}/wallet/balance`, { headers: w.headers })).json()) as { availableBalance: string }
+      if (BigInt(b.availableBalance) >= 1_000_000_000n) break
+      if (i > 300) throw new Error('deposit not credited')
+      await new Promise((r) => setTimeout(r, 100))
+    }
   }
+  const newSession = async (w: (typeof wallets)[number]) => {
+    const r = await fetch(`${gateway.url}/agents/assistant/sessions`, { method: 'POST', headers: w.headers, body: '{"model":"haiku"}' })
+    return ((await r.json()) as { id: string }).id
+  }
+  const sessions = await Promise.all(wallets.slice(0, SESSIONS).map(async (w) => ({ w, sid: await newSession(w) })))
 
   let counter = 0
-  const viaGateway = async (i: number): Promise<Sample> => {
+  const anthropicBody = (stream: boolean) =>
+    JSON.stringify({ model: 'claude-haiku-4-5', max_tokens: 4096, stream, messages: [{ role: 'user', content: `hello ${counter++}` }] })
+  const anthropicHeaders = { 'x-api-key': KEY, 'content-type': 'application/json', 'anthropic-version': '2023-06-01' }
+  const timed = async (send: () => Promise<Response>, check: (text: string) => boolean): Promise<number> => {
     const t0 = performance.now()
-    const res = await fetch(`${base}/agents/assistant/sessions/${sids[i]}/chat`, {
-      method: 'POST',
-      headers: { authorization: `Bearer ${wallet(i)}`, 'content-type': 'application/json' },
-      body: JSON.stringify({ message: `hello ${counter++}` }),
-    })
-    if (res.status !== 200) throw new Error(`chat ${res.status}: ${await res.text()}`)
-    return readStream(res, (f) => f.includes('"type":"text"'), t0)
+    const res = await send()
+    const text = await drain(res)
+    const ms = performance.now() - t0
+    if (res.status !== 200 || !check(text)) throw new Error(`turn failed ${res.status}: ${text.slice(0, 300)}`)
+    return ms
   }
-  const direct = async (): Promise<Sample> => {
-    const t0 = performance.now()
-    const res = await fetch(`${fx.url}/v1/messages`, {
-      method: 'POST',
-      headers: { 'x-api-key': KEY, 'content-type': 'application/json', 'anthropic-version': '2023-06-01' },
-      body: JSON.stringify({ model: 'claude-haiku-4-5', max_tokens: 4096, stream: true, messages: [{ role: 'user', content: `hello ${counter++}` }] }),
-    })
-    return readStream(res, (f) => f.includes('text_delta'), t0)
+  const contenders = {
+    directStream: () => timed(() => fetch(`${standInUrl}/v1/messages`, { method: 'POST', headers: anthropicHeaders, body: anthropicBody(true) }), (t) => t.includes('message_stop')),
+    directJson: () => timed(() => fetch(`${standInUrl}/v1/messages`, { method: 'POST', headers: anthropicHeaders, body: anthropicBody(false) }), (t) => t.includes('"end_turn"')),
+    portkey: () =>
+      timed(
+        () =>
+          fetch(`${portkeyUrl}/v1/messages`, {
+            method: 'POST',
+            headers: { ...anthropicHeaders, 'x-portkey-provider': 'anthropic', 'x-portkey-custom-host': `${standInUrl}/v1` },
+            body: anthropicBody(false),
+          }),
+        (t) => t.includes('"end_turn"'),
+      ),
+    us: (i = 0) => {
+      const s = sessions[i % sessions.length]!
+      return timed(
+        () => fetch(`${gateway.url}/agents/assistant/sessions/${s.sid}/chat`, { method: 'POST', headers: s.w.headers, body: JSON.stringify({ message: `hello ${counter++}` }) }),
+        (t) => t.includes('"type":"done"'),
+      )
+    },
   }
+  type Name = keyof typeof contenders
 
-  const run = async (level: number, one: (i: number) => Promise<Sample>): Promise<{ samples: Sample[]; perS: number }> => {
-    const turns = TURNS > 0 ? TURNS : level === 1 ? 50 : level <= 64 ? 5 : 2
-    const samples: Sample[] = []
+  // Portkey's streaming path, as a user would try it first.
+  const portkeyStream = await fetch(`${portkeyUrl}/v1/messages`, {
+    method: 'POST',
+    headers: { ...anthropicHeaders, 'x-portkey-provider': 'anthropic', 'x-portkey-custom-host': `${standInUrl}/v1` },
+    body: anthropicBody(true),
+  })
+  const portkeyStreamText = await drain(portkeyStream)
+  const portkeyStreams = portkeyStream.status === 200 && portkeyStreamText.includes('message_stop')
+
+  // Warm-up: JIT, connection pools, SQLite pages.
+  for (let k = 0; k < 30; k++) for (const name of Object.keys(contenders) as Name[]) await contenders[name](k)
+
+  // Sequential: one turn of each contender per round, so load spikes hit all of them. Our
+  // turns rotate over the sessions, so history length (measured apart below) stays short.
+  const seq: Record<Name, number[]> = { directStream: [], directJson: [], portkey: [], us: [] }
+  for (let k = 0; k < SEQ; k++) for (const name of Object.keys(contenders) as Name[]) seq[name].push(await contenders[name](k))
+
+  // Concurrent: SESSIONS sessions, each sending turns back to back for SECONDS.
+  const concurrent = async (name: Name): Promise<number> => {
+    let done = 0
+    const until = performance.now() + SECONDS * 1000
     const t0 = performance.now()
     await Promise.all(
-      Array.from({ length: level }, async (_, i) => {
-        for (let k = 0; k < turns; k++) samples.push(await one(i))
+      Array.from({ length: SESSIONS }, async (_, i) => {
+        while (performance.now() < until) {
+          await contenders[name](i)
+          done++
+        }
       }),
     )
-    return { samples, perS: (samples.length / (performance.now() - t0)) * 1000 }
+    return (done / (performance.now() - t0)) * 1000
   }
+  const perS: Partial<Record<Name, number>> = {}
+  for (const name of ['directStream', 'us', 'directJson', 'portkey'] as const) perS[name] = await concurrent(name)
 
-  // Warm-up (JIT, connection pools, SQLite pages).
-  await run(1, direct)
-  await run(1, viaGateway)
-
-  const rows: (string | number)[][] = []
-  for (const level of LEVELS) {
-    const d = await run(level, () => direct())
-    const g = await run(level, viaGateway)
-    const dt = d.samples.map((s) => s.totalMs)
-    const gt = g.samples.map((s) => s.totalMs)
-    const df = d.samples.map((s) => s.ttfbMs)
-    const gf = g.samples.map((s) => s.ttfbMs)
-    rows.push([
-      level,
-      g.samples.length,
-      `${fmt(pct(dt, 50), 1)} / ${fmt(pct(dt, 99), 1)}`,
-      `${fmt(pct(gt, 50), 1)} / ${fmt(pct(gt, 99), 1)}`,
-      `+${fmt(pct(gt, 50) - pct(dt, 50), 1)} / +${fmt(pct(gt, 99) - pct(dt, 99), 1)}`,
-      `${fmt(pct(df, 50), 1)} → ${fmt(pct(gf, 50), 1)} (+${fmt(pct(gf, 50) - pct(df, 50), 1)})`,
-      fmt(d.perS, 0),
-      fmt(g.perS, 0),
-      `${fmt(g.perS / d.perS, 2)}×`,
-    ])
+  // History: one fresh session, LONG turns, each paired with a direct turn in the same round.
+  const longSession = { w: wallets[SESSIONS]!, sid: await newSession(wallets[SESSIONS]!) }
+  sessions.push(longSession)
+  const added: number[] = []
+  for (let k = 0; k < LONG; k++) {
+    const ours = await contenders.us(sessions.length - 1)
+    added.push(ours - (await contenders.directStream()))
   }
+  const firstTen = median(added.slice(0, 10))
+  const lastFifty = median(added.slice(-50))
+
+  // Profile: our sequential turns, main thread (the gateway and this bench's client share it).
+  const PROFILED = Math.max(50, Math.floor(SEQ / 2))
+  const cpuBefore = process.cpuUsage()
+  const inspector = new Session()
+  inspector.connect()
+  await inspector.post('Profiler.enable')
+  await inspector.post('Profiler.setSamplingInterval', { interval: 100 })
+  await inspector.post('Profiler.start')
+  for (let k = 0; k < PROFILED; k++) await contenders.us(k % SESSIONS)
+  const { profile } = await inspector.post('Profiler.stop')
+  inspector.disconnect()
+  const cpuUsed = process.cpuUsage(cpuBefore)
+  const cpu = profileShares(profile)
+
+  const d = seq.directStream
+  const u = seq.us
+  const dj = seq.directJson
+  const pk = seq.portkey
+  const added50 = (xs: number[], base: number[]) => pct(xs, 50) - pct(base, 50)
+  const added99 = (xs: number[], base: number[]) => pct(xs, 99) - pct(base, 99)
+  console.log(`\nChat turns, same run: ${SEQ} sequential turns per contender (interleaved), ${SESSIONS} concurrent sessions for ${SECONDS} s per row\n`)
   console.log(
     table(
-      ['sessions', 'turns', 'direct p50/p99 ms', 'gateway p50/p99 ms', 'added p50/p99 ms', 'TTFB p50 ms direct → gateway', 'direct turns/s', 'gateway turns/s', 'gateway/direct'],
-      rows,
+      ['contender', 'p50 / p99 ms', 'added p50 / p99 ms (vs its direct counterpart)', `turns/s, ${SESSIONS} sessions`],
+      [
+        ['direct to the stand-in, streaming', `${fmt(pct(d, 50), 2)} / ${fmt(pct(d, 99), 2)}`, '—', fmt(perS.directStream ?? NaN)],
+        ['through us (SSE; auth, reserve, record, SDK call, settle)', `${fmt(pct(u, 50), 2)} / ${fmt(pct(u, 99), 2)}`, `${signed(added50(u, d))} / ${signed(added99(u, d))}`, fmt(perS.us ?? NaN)],
+        ['direct to the stand-in, non-streaming', `${fmt(pct(dj, 50), 2)} / ${fmt(pct(dj, 99), 2)}`, '—', fmt(perS.directJson ?? NaN)],
+        ['through Portkey 1.15.2, non-streaming (forward only)', `${fmt(pct(pk, 50), 2)} / ${fmt(pct(pk, 99), 2)}`, `${signed(added50(pk, dj))} / ${signed(added99(pk, dj))}`, fmt(perS.portkey ?? NaN)],
+      ],
     ),
   )
-  console.log(`\nReply: ${REPLY.length} chars streamed in ${Math.ceil(REPLY.length / 4)} deltas; each gateway turn = reserve + 2 session appends + model call + ModelResponded + settle + TurnCompleted on SQLite.`)
+  console.log(`\nOur added p50 / Portkey's added p50: ${fmt(added50(u, d) / added50(pk, dj), 2)}×`)
+  console.log(`Portkey streaming: ${portkeyStreams ? 'works' : `fails (HTTP ${portkeyStream.status}: ${portkeyStreamText.slice(0, 80)})`}`)
+  console.log(
+    `History: added p50 in a session's turns 1–10: ${signed(firstTen)} ms; turns ${LONG - 49}–${LONG}: ${signed(lastFifty)} ms (${signed(lastFifty - firstTen)} ms, ${signed((100 * (lastFifty - firstTen)) / Math.max(firstTen, 1e-9), 0)} %)`,
+  )
+  const processUsPerTurn = (cpuUsed.user + cpuUsed.system) / PROFILED
+  console.log(
+    `Profile of ${PROFILED} sequential turns through us: process CPU ${fmt(processUsPerTurn, 0)} µs per turn (all threads: gateway, its writer worker, this bench's client); ` +
+      `of the main thread's busy samples the Anthropic SDK's stacks hold ${fmt(100 * cpu.sdkShare, 1)} % (≈ ${fmt(cpu.sdkShare * processUsPerTurn, 0)} µs per turn), ` +
+      `SQLite ${fmt(100 * cpu.sqliteShare, 1)} %, GC ${fmt(100 * cpu.gcShare, 1)} %`,
+  )
 
-  sessions.close()
-  await server.close(1000)
-  await live.stop()
-  await store.close()
-  await fx.close()
+  await gateway.close()
+  await chain.stop()
+  standIn.child.kill('SIGTERM')
+  portkey.child.kill('SIGTERM')
   rmSync(dir, { recursive: true, force: true })
 }
 
+interface ProfileNode {
+  id: number
+  callFrame: { functionName: string; url: string }
+  children?: number[] | undefined
+}
+
+/**
+ * Shares of the main thread's busy samples whose stacks pass through the SDK or SQLite.
+ * Samples are wall-clock, so absolute times come from process.cpuUsage instead. Async
+ * continuations (undici's socket reads for the SDK's request) carry no SDK frame: the
+ * SDK's share is a lower bound.
+ */
+function profileShares(profile: { nodes: ProfileNode[]; samples?: number[] | undefined; timeDeltas?: number[] | undefined }) {
+  const parent = new Map<number, number>()
+  const byId = new Map<number, ProfileNode>()
+  for (const n of profile.nodes) {
+    byId.set(n.id, n)
+    for (const c of n.children ?? []) parent.set(c, n.id)
+  }
+  const within = (id: number, test: (n: ProfileNode) => boolean): boolean => {
+    for (let cur: number | undefined = id; cur !== undefined; cur = parent.get(cur)) if (test(byId.get(cur)!)) return true
+    return false
+  }
+  let busy = 0
+  let sdk = 0
+  let sqlite = 0
+  let gc = 0
+  const samples = profile.samples ?? []
+  const deltas = profile.timeDeltas ?? []
+  for (let i = 0; i < samples.length; i++) {
+    const id = samples[i]!
+    const us = deltas[i + 1] ?? deltas[i] ?? 0
+    const name = byId.get(id)!.callFrame.functionName
+    if (name === '(idle)' || name === '(program)' || name === '(root)') continue
+    busy += us
+    if (name === '(garbage collector)') gc += us
+    if (within(id, (n) => n.callFrame.url.includes('/@anthropic-ai/sdk/'))) sdk += us
+    if (within(id, (n) => n.callFrame.url.includes('/better-sqlite3/') || /sqlite-event-store/.test(n.callFrame.url))) sqlite += us
+  }
+  return { sdkShare: sdk / busy, sqliteShare: sqlite / busy, gcShare: gc / busy }
+}
+
 await main()
+process.exit(0)

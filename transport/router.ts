@@ -25,6 +25,8 @@ function segments(path: string): string[] {
  */
 export class Router {
   readonly #root = newNode()
+  /** Nodes of parameter-free patterns by their canonical path: most requests match here without a walk. */
+  readonly #exact = new Map<string, Node>()
 
   add(route: Route): void {
     let node = this.#root
@@ -46,11 +48,14 @@ export class Router {
     }
     if (node.routes.has(route.method)) throw new Error(`duplicate route ${route.method} ${route.path}`)
     node.routes.set(route.method, route)
+    const segs = segments(route.path)
+    if (!segs.some((seg) => seg.startsWith(':'))) this.#exact.set(`/${segs.join('/')}`, node)
   }
 
   match(method: HttpMethod, path: string): RouteMatch {
     const params: Record<string, string> = {}
-    const node = this.#walk(this.#root, segments(path), 0, params)
+    // A static node is what the walk would reach too (statics win at every depth).
+    const node = this.#exact.get(path) ?? this.#walk(this.#root, segments(path), 0, params)
     if (node === undefined || node.routes.size === 0) return { kind: 'not_found' }
     const route = node.routes.get(method)
     if (route === undefined) return { kind: 'method_not_allowed', allowed: [...node.routes.keys()] }

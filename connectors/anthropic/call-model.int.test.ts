@@ -29,6 +29,16 @@ describe('callModel against the local Anthropic server', () => {
     expect(fx.requests[0]!.body).toMatchObject({ stream: true, system: 'be nice', model: 'claude-haiku-4-5' })
   })
 
+  it('reuses one client per key: each call still carries its own key, also after the cache evicted it', async () => {
+    const call = createModelCaller({ baseURL: fx.url, clientCacheSize: 1 })
+    for (const apiKey of ['sk-ant-a', 'sk-ant-a', 'sk-ant-b', 'sk-ant-a']) {
+      fx.enqueue(textTurn(`for ${apiKey}`))
+      const r = await call({ ...base, apiKey })
+      expect(r.content).toEqual([{ type: 'text', text: `for ${apiKey}` }])
+    }
+    expect(fx.requests.map((r) => r.apiKey)).toEqual(['sk-ant-a', 'sk-ant-a', 'sk-ant-b', 'sk-ant-a'])
+  })
+
   it('returns tool_use blocks with the parsed input', async () => {
     fx.enqueue(toolTurn('add', { a: 2, b: 3 }, { id: 'toolu_1' }))
     const r = await caller()({ ...base, tools: [{ name: 'add', input_schema: { type: 'object' } }] })

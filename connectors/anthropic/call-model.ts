@@ -9,6 +9,7 @@ import type {
   ModelTool,
   ModelUsage,
 } from '../../actors/billing/model-port.js'
+import { LruMap } from '../../shared/lru.js'
 import { ProviderAuthError, ProviderOverloadedError, ProviderRequestError, ProviderUnavailableError } from './errors.js'
 
 // The port is the domain's (actors/billing/model-port.ts); this connector implements it.
@@ -28,6 +29,8 @@ export interface ModelCallerOptions {
   sleep?: (ms: number, signal?: AbortSignal) => Promise<void>
   /** Per-request SDK timeout in ms (default 10 min, as the SDK). */
   timeoutMs?: number
+  /** SDK clients kept, one per provider key, least recently used dropped first (default 256). */
+  clientCacheSize?: number
 }
 
 const PROVIDER = 'Anthropic'
@@ -49,14 +52,26 @@ export function createModelCaller(options: ModelCallerOptions = {}): CallModel {
   const backoff = options.backoffMs ?? 500
   const maxBackoff = options.maxBackoffMs ?? 8000
   const sleep = options.sleep ?? defaultSleep
+  // A client per key, not per call: building one costs ~0.1 ms and its connection pool is
+  // what lets the next turn skip the TCP handshake. Keyed by the key itself, in memory only
+  // (the client holds the key anyway); bounded so keys of idle wallets are let go.
+  const clients = new LruMap<string, Anthropic>(options.clientCacheSize ?? 256)
+  const clientFor = (apiKey: string): Anthropic => {
+    let client = clients.get(apiKey)
+    if (client === undefined) {
+      client = new Anthropic({
+        apiKey,
+        maxRetries: 0,
+        ...(options.baseURL === undefined ? {} : { baseURL: options.baseURL }),
+        ...(options.timeoutMs === undefined ? {} : { timeout: options.timeoutMs }),
+      })
+      clients.set(apiKey, client)
+    }
+    return client
+  }
 
   return async function callModel(p: CallModelParameters): Promise<CallModelReturnType> {
-    const client = new Anthropic({
-      apiKey: p.apiKey,
-      maxRetries: 0,
-      ...(options.baseURL === undefined ? {} : { baseURL: options.baseURL }),
-      ...(options.timeoutMs === undefined ? {} : { timeout: options.timeoutMs }),
-    })
+    const client = clientFor(p.apiKey)
     for (let attempt = 1; ; attempt++) {
       let emitted = false
       try {

@@ -1,4 +1,4 @@
-import type { EventStore } from '../../store/types.js'
+import type { EventStore, Position } from '../../store/types.js'
 import type { Metrics } from '../metrics.js'
 import { json, type Route } from '../route.js'
 
@@ -7,6 +7,12 @@ export interface SystemRoutesDeps {
   metrics: Metrics
   version: string
   startedAt: Date
+  /**
+   * The newest position this process knows (the live feed's), so /health costs no store
+   * query: a load balancer polling it must not load the store. It trails commits made by
+   * other processes by at most one live-feed poll. Default: ask the store.
+   */
+  knownPosition?(): Position
   /** API.md §16 `securityPosture`; `degraded` in it makes the status "degraded". */
   securityPosture(): Promise<{ degraded: boolean }>
   /** Refreshes gauges that are read on demand (actors in memory…) before a scrape. */
@@ -22,7 +28,11 @@ export function systemRoutes(deps: SystemRoutesDeps): Route[] {
       auth: 'none',
       handler: async () => {
         const storeHealth = (await deps.store.health?.().catch((e: unknown) => ({ ok: false, reason: String(e) }))) ?? { ok: true }
-        const position = storeHealth.ok ? await deps.store.headPosition().catch(() => undefined) : undefined
+        const position = !storeHealth.ok
+          ? undefined
+          : deps.knownPosition !== undefined
+            ? deps.knownPosition()
+            : await deps.store.headPosition().catch(() => undefined)
         const posture = await deps.securityPosture()
         const degraded = posture.degraded || !storeHealth.ok
         return json({
