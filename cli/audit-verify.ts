@@ -2,6 +2,7 @@ import type { SpendSettled } from '../actors/wallet/events.js'
 import { availableBalance, evolveLedger, hasDeposit, holdFor, initialLedger, isLedgerEvent, type Ledger } from '../actors/wallet/ledger.js'
 import { baseCost, platformCostExact } from '../pricing/price-turn.js'
 import { ceil, equals, parseRational } from '../pricing/rational.js'
+import { own, setOwn } from '../shared/own.js'
 import { fromTaggedJson } from '../store/codec.js'
 import { hashEvent } from '../store/hash.js'
 
@@ -145,7 +146,7 @@ export class LedgerVerifier {
       }
       case 'SpendSettled': {
         const d = (event as SpendSettled).data
-        const r = l.reservations[d.reservationId]
+        const r = own(l.reservations, d.reservationId)
         if (r === undefined) return s.partial ? undefined : 'settles a reservation that is not open'
         if (d.amount > r.hold) return 'charge above the reservation hold'
         if (d.amount + d.writtenOff !== d.requested) return 'amount + writtenOff ≠ requested'
@@ -181,7 +182,7 @@ export class LedgerVerifier {
       if (!streamId.startsWith('wallet-')) continue
       const l = s.ledger
       const agentSpends: Record<string, string> = {}
-      for (const [a, v] of Object.entries(l.agentSpends)) agentSpends[a] = v.totalSpent.toString()
+      for (const [a, v] of Object.entries(l.agentSpends)) setOwn(agentSpends, a, v.totalSpent.toString())
       wallets.push({
         wallet: streamId.slice('wallet-'.length),
         events: s.events,

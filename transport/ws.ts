@@ -1,6 +1,7 @@
 import type { Logger } from 'pino'
 import { z } from 'zod'
 import { AuthError, GatewayError } from '../shared/errors.js'
+import { own } from '../shared/own.js'
 import { decode, encode } from '../store/codec.js'
 import type { EventStore } from '../store/types.js'
 import { toHttpError } from './http-errors.js'
@@ -167,7 +168,7 @@ export class WebSocketHub implements WebSocketEndpoint {
     const id = typeof raw === 'object' && raw !== null ? (raw as { id?: unknown }).id : undefined
     try {
       const type = typeof raw === 'object' && raw !== null ? (raw as { type?: unknown }).type : undefined
-      const command = typeof type === 'string' ? this.#p.commands?.[type] : undefined
+      const command = typeof type === 'string' && this.#p.commands !== undefined ? own(this.#p.commands, type) : undefined
       if (command !== undefined) {
         if (conn.auth === undefined) throw new AuthError('auth_required', 'Authenticate first')
         await command(this.#client(conn), raw as Record<string, unknown>)
