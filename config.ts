@@ -31,6 +31,10 @@ export const configSchema = z.object({
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   CORS_ORIGINS: csv.default([]),
   BODY_LIMIT_BYTES: int(1024).default(1024 * 1024),
+  /** Deepest nesting of a JSON body (400 json_too_complex beyond): bounded before validation. */
+  JSON_MAX_DEPTH: int(2, 10_000).default(64),
+  /** Most object keys plus array items in one JSON body. */
+  JSON_MAX_NODES: int(10).default(20_000),
   WORKER_THREADS: int(1, 64).optional(),
   SHUTDOWN_GRACE_MS: int(0).default(10_000),
 

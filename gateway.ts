@@ -1,4 +1,4 @@
-import { mkdirSync, readFileSync } from 'node:fs'
+import { chmodSync, existsSync, mkdirSync, readFileSync } from 'node:fs'
 import { join, resolve } from 'node:path'
 import type { Logger } from 'pino'
 import { ActorHost } from './actors/runtime/host.js'
@@ -66,6 +66,8 @@ export async function startGateway(config: Config, options: StartGatewayOptions 
   const logger = options.logger ?? createLogger(config.LOG_LEVEL)
   const dataDir = resolve(config.DATA_DIR)
   mkdirSync(dataDir, { recursive: true, mode: 0o700 })
+  // mkdir's mode applies only when it creates the folder: an existing one is tightened too.
+  chmodSync(dataDir, 0o700)
   const metrics = createMetrics()
 
   const { store: rawStore, snapshots } = openStore(config, dataDir)
@@ -128,6 +130,7 @@ export async function startGateway(config: Config, options: StartGatewayOptions 
     onError: (err, e) => logger.error({ err, position: e?.position?.toString() }, 'projection stopped'),
   })
   projections.start()
+  if (config.EVENT_STORE === 'sqlite') restrictToOwner([resolve(config.SQLITE_FILE ?? join(dataDir, 'events.sqlite')), join(dataDir, 'projections.sqlite')])
   // Releases reservations whose holder died (also those that expired while the process was down).
   const stopLedgerTimers = startLedgerTimers({ wallets, projections, store, expiryIntervalMs: 15_000 })
   await chain.start(wallets)
@@ -204,6 +207,7 @@ export async function startGateway(config: Config, options: StartGatewayOptions 
     metrics,
     bodyLimit: config.BODY_LIMIT_BYTES,
     corsOrigins: config.CORS_ORIGINS,
+    jsonLimits: { maxDepth: config.JSON_MAX_DEPTH, maxNodes: config.JSON_MAX_NODES },
     authenticate,
     websocket,
   })
@@ -238,6 +242,12 @@ export async function startGateway(config: Config, options: StartGatewayOptions 
         logger.info('gateway stopped')
       })()),
   }
+}
+
+/** SQLite files (and their -wal/-shm companions, which SQLite gives the main file's mode) readable by the owner only. */
+function restrictToOwner(files: readonly string[]): void {
+  for (const file of files)
+    for (const f of [file, `${file}-wal`, `${file}-shm`]) if (existsSync(f)) chmodSync(f, 0o600)
 }
 
 function openStore(config: Config, dataDir: string): { store: EventStore; snapshots?: SnapshotStore } {

@@ -25,6 +25,14 @@ export interface VerifyInput {
 
 const PURPOSE = 'sign-in'
 
+/** secp256k1 group order ÷ 2: an ECDSA `s` above it is the malleable twin of a valid signature (EIP-2). */
+const SECP256K1_HALF_N = 0x7fffffffffffffffffffffffffffffff5d576e7357a4501ddfe92f46681b20a0n
+
+/** True for a 65-byte r‖s‖v signature whose s is in the upper half (Ethereum wallets never produce one). */
+export function isHighS(signature: `0x${string}`): boolean {
+  return BigInt(`0x${signature.slice(66, 130)}`) > SECP256K1_HALF_N
+}
+
 /** Wallet sign-in: challenge → EIP-191 signature → session JWT (API.md §1, §12). */
 export class SignIn {
   constructor(private readonly p: SignInParameters) {}
@@ -63,6 +71,7 @@ export class SignIn {
       const valid = validateSiweMessage({ message: fields, address: claimed, domain, nonce: input.nonce })
       if (!valid) throw new AuthError('nonce_expired', 'The sign-in message is no longer valid; request a new one')
     }
+    if (isHighS(input.signature)) throw new AuthError('signature_invalid', 'High-s (malleable) signatures are refused: send the low-s form')
     let recovered: string
     try {
       recovered = await this.p.pool.run<string>('recover-message-address', { message: issued.message, signature: input.signature })

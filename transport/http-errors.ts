@@ -1,10 +1,12 @@
 import { ZodError } from 'zod'
-import { GatewayError } from '../shared/errors.js'
+import { GatewayError, UnavailableError } from '../shared/errors.js'
 
 /** HTTP status for each stable error code that is not implied by its class. */
 const STATUS_BY_CODE: Record<string, number> = {
   invalid_request: 400,
   invalid_json: 400,
+  json_too_complex: 400,
+  rate_limited: 429,
   missing_secrets: 400,
   locked_secrets: 400,
   vault_signature_mismatch: 400,
@@ -84,7 +86,8 @@ export function toHttpError(error: unknown): HttpErrorResponse {
     return {
       status,
       body: { ...error.details, error: error.code, message: error.shortMessage },
-      internal: status >= 500 && error.code !== 'store_unavailable' && error.code !== 'vault_unavailable',
+      // A dependency being unavailable (store, vault, no TEE on this host) is expected, not a bug.
+      internal: status >= 500 && !(error instanceof UnavailableError),
     }
   }
   return { status: 500, body: { error: 'internal_error', message: 'Internal server error' }, internal: true }
