@@ -201,6 +201,10 @@ export async function startGateway(config: Config, options: StartGatewayOptions 
     authenticate,
     commands: chatFrameHandlers({ sessions: chat.sessions, beginChat: chat.beginChat }),
   })
+  // Logout anywhere on this store closes the sockets that token opened, here too.
+  live.onStream(REVOCATION_STREAM, (e) => {
+    if (e.type === 'TokenRevoked') websocket.revoked((e.data as { jti: string }).jti)
+  })
   const server = createHttpServer({
     routes,
     logger,
