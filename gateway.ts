@@ -15,7 +15,7 @@ import { tpmOptionsFromConfig } from './attest/tpm.js'
 import { createAttestation } from './attest/wiring.js'
 import { loadOrCreateSecretSealed, randomSecret } from './auth/key-source.js'
 import { loadSigningKey } from './auth/signing-key.js'
-import { NonceRegistry } from './auth/nonces.js'
+import { challengeKey, SignedChallenges } from './auth/signed-challenges.js'
 import { REVOCATION_STREAM, RevocationList } from './auth/revocations.js'
 import { SessionTokens } from './auth/session-tokens.js'
 import { SignIn } from './auth/sign-in.js'
@@ -111,7 +111,7 @@ export async function startGateway(config: Config, options: StartGatewayOptions 
     onEffectError: (err, action, actorId) => logger.error({ err, action: action.type, actorId }, 'wallet effect failed'),
   })
   const signIn = new SignIn({
-    nonces: new NonceRegistry({ store, ttlMs: config.CHALLENGE_TTL_MS }),
+    challenges: new SignedChallenges({ key: challengeKey(jwtSecret.value), store, ttlMs: config.CHALLENGE_TTL_MS }),
     tokens,
     pool,
     publicUrl: () => publicUrl,
@@ -212,6 +212,8 @@ export async function startGateway(config: Config, options: StartGatewayOptions 
     bodyLimit: config.BODY_LIMIT_BYTES,
     corsOrigins: config.CORS_ORIGINS,
     jsonLimits: { maxDepth: config.JSON_MAX_DEPTH, maxNodes: config.JSON_MAX_NODES },
+    clientRateLimit: { perSecond: config.RATE_LIMIT_CLIENT_PER_S, burst: config.RATE_LIMIT_CLIENT_BURST },
+    walletRateLimit: { perSecond: config.RATE_LIMIT_WALLET_PER_S, burst: config.RATE_LIMIT_WALLET_BURST },
     authenticate,
     websocket,
   })

@@ -3,11 +3,11 @@ import { parseSiweMessage, validateSiweMessage } from 'viem/siwe'
 import { AuthError, ValidationError } from '../shared/errors.js'
 import type { WorkerPool } from '../workers/pool.js'
 import { buildChallengeMessage, buildSiweChallengeMessage } from './challenge-message.js'
-import type { NonceRegistry } from './nonces.js'
+import type { ChallengeFacts, SignedChallenges } from './signed-challenges.js'
 import type { IssuedToken, SessionTokens } from './session-tokens.js'
 
 export interface SignInParameters {
-  nonces: NonceRegistry
+  challenges: SignedChallenges
   tokens: SessionTokens
   pool: WorkerPool
   /** Where users sign in to (PUBLIC_URL, or the listening address once known): host for the message's domain. */
@@ -44,29 +44,28 @@ export class SignIn {
       if (!isAddress(address, { strict: false })) throw new ValidationError('address is not a valid Ethereum address')
       checksummed = getAddress(address)
     }
-    const issued = await this.p.nonces.issue(
-      PURPOSE,
-      (nonce, issuedAt, expiresAt) => {
-        const uri = this.p.publicUrl()
-        const common = { domain: new URL(uri).host, uri, nonce, issuedAt, expiresAt }
-        return checksummed === undefined
-          ? buildChallengeMessage(common)
-          : buildSiweChallengeMessage({ ...common, address: checksummed, chainId: this.p.chainId })
-      },
-      checksummed,
-    )
-    return { nonce: issued.nonce, message: issued.message, expiresAt: issued.expiresAt }
+    const facts = this.p.challenges.issue(PURPOSE, this.p.publicUrl(), checksummed)
+    return { nonce: facts.nonce, message: this.#message(facts), expiresAt: facts.expiresAt.toISOString() }
+  }
+
+  /** The text to sign: a pure function of the challenge, so any process can rebuild it from the nonce. */
+  #message(facts: ChallengeFacts): string {
+    const common = { domain: new URL(facts.url).host, uri: facts.url, nonce: facts.nonce, issuedAt: facts.issuedAt, expiresAt: facts.expiresAt }
+    return facts.address === undefined
+      ? buildChallengeMessage(common)
+      : buildSiweChallengeMessage({ ...common, address: getAddress(facts.address), chainId: this.p.chainId })
   }
 
   /** Consumes the nonce (even when the signature then fails) and issues a session token. */
   async verify(input: VerifyInput): Promise<IssuedToken & { walletAddress: `0x${string}` }> {
-    const issued = await this.p.nonces.consume(PURPOSE, input.nonce)
+    const issued = await this.p.challenges.consume(PURPOSE, input.nonce)
+    const message = this.#message(issued)
     const claimed = getAddress(input.walletAddress)
     if (issued.address !== undefined) {
       if (issued.address !== claimed.toLowerCase())
         throw new AuthError('signature_invalid', 'This challenge was issued for another address')
       // The SIWE text is ours, but check it as a verifier would: domain, nonce, address, time.
-      const fields = parseSiweMessage(issued.message)
+      const fields = parseSiweMessage(message)
       const domain = new URL(this.p.publicUrl()).host
       const valid = validateSiweMessage({ message: fields, address: claimed, domain, nonce: input.nonce })
       if (!valid) throw new AuthError('nonce_expired', 'The sign-in message is no longer valid; request a new one')
@@ -74,7 +73,7 @@ export class SignIn {
     if (isHighS(input.signature)) throw new AuthError('signature_invalid', 'High-s (malleable) signatures are refused: send the low-s form')
     let recovered: string
     try {
-      recovered = await this.p.pool.run<string>('recover-message-address', { message: issued.message, signature: input.signature })
+      recovered = await this.p.pool.run<string>('recover-message-address', { message, signature: input.signature })
     } catch {
       throw new AuthError('signature_invalid', 'The signature could not be verified')
     }

@@ -73,6 +73,11 @@ export interface Route<Body = any, Query = any> {
   query?: ZodType<Query>
   /** Override of the server's body limit, in bytes. */
   bodyLimit?: number
+  /**
+   * Exempt from the per-client and per-wallet rate limits (default false): only for routes
+   * that cost nothing and that monitors poll (health, metrics).
+   */
+  unlimited?: boolean
   handler(ctx: RequestContext<Body, Query>): Promise<RouteResult> | RouteResult
 }
 

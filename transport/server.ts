@@ -6,6 +6,7 @@ import { toHttpError } from './http-errors.js'
 import type { Metrics } from './metrics.js'
 import type { AuthContext, HttpMethod, RequestContext, ResponseSink, Route, RouteResult, StreamResult } from './route.js'
 import { checkJsonComplexity, type JsonLimits } from './json-limits.js'
+import { RateLimitedError, TokenBuckets, type TokenBucketLimits } from './rate-limit.js'
 import { Router } from './router.js'
 import { loadNativeUws, type HttpResponse, type TemplatedApp, type us_listen_socket } from './uws.js'
 import type { WebSocketEndpoint } from './ws-endpoint.js'
@@ -23,6 +24,10 @@ export interface HttpServerParameters {
   websocket?: WebSocketEndpoint
   /** Deepest nesting and most keys/items a JSON body may have (400 `json_too_complex` beyond). */
   jsonLimits?: JsonLimits
+  /** Anonymous requests per client address (token bucket; perSecond 0 = off). */
+  clientRateLimit?: TokenBucketLimits
+  /** Authenticated writes (POST/PUT/DELETE/PATCH) per wallet (token bucket; perSecond 0 = off). */
+  walletRateLimit?: TokenBucketLimits
 }
 
 export interface HttpServer {
@@ -95,6 +100,8 @@ export function createHttpServer(p: HttpServerParameters): HttpServer {
   const app: TemplatedApp = uWS.App()
   const router = new Router()
   for (const route of p.routes) router.add(route)
+  const clientBuckets = new TokenBuckets(p.clientRateLimit ?? { perSecond: 0, burst: 0 })
+  const walletBuckets = new TokenBuckets(p.walletRateLimit ?? { perSecond: 0, burst: 0 })
 
   let listenSocket: us_listen_socket | undefined
   let closing = false
@@ -205,6 +212,7 @@ export function createHttpServer(p: HttpServerParameters): HttpServer {
       else p.logger.debug(log, mapped.body.message)
       const headers: Record<string, string> = {}
       if (mapped.status === 405 && typeof mapped.body.allow === 'string') headers.allow = mapped.body.allow
+      if (mapped.status === 429 && typeof mapped.body.retryAfterS === 'number') headers['retry-after'] = String(mapped.body.retryAfterS)
       // After a 413 the unread body is still on the wire: close rather than parse it as a request.
       this.sendJson(mapped.status, mapped.body, headers, closing || error instanceof PayloadTooLarge)
     }
@@ -375,7 +383,19 @@ export function createHttpServer(p: HttpServerParameters): HttpServer {
     if (mode === 'required') {
       if (token === undefined || token.length === 0)
         throw new AuthError('auth_required', 'Send Authorization: Bearer <token> (sign in with /auth/challenge and /auth/verify)')
-      return p.authenticate(token).then((auth) => completeContext(route, ex, params, raw, auth))
+      return p.authenticate(token).then((auth) => {
+        // Writes cost the store: each wallet gets its own bucket (reads answer from memory).
+        if (route.method !== 'GET' && route.unlimited !== true) {
+          const wait = walletBuckets.take(auth.sub)
+          if (wait > 0) throw new RateLimitedError('wallet', wait)
+        }
+        return completeContext(route, ex, params, raw, auth)
+      })
+    }
+    // Anonymous work (sign-in, attestation…) is paid for per client address.
+    if (route.unlimited !== true) {
+      const wait = clientBuckets.take(ex.incoming.remoteAddress)
+      if (wait > 0) throw new RateLimitedError('client', wait)
     }
     if (mode === 'optional' && token !== undefined && token.length > 0) {
       return p.authenticate(token).then(

@@ -20,6 +20,8 @@ export function systemRoutes(deps: SystemRoutesDeps): Route[] {
       method: 'GET',
       path: '/health',
       auth: 'none',
+      // Probed by load balancers and scrapers; costs nothing durable.
+      unlimited: true,
       handler: async () => {
         const storeHealth = (await deps.store.health?.().catch((e: unknown) => ({ ok: false, reason: String(e) }))) ?? { ok: true }
         const position = storeHealth.ok ? await deps.store.headPosition().catch(() => undefined) : undefined
@@ -43,6 +45,8 @@ export function systemRoutes(deps: SystemRoutesDeps): Route[] {
       method: 'GET',
       path: '/metrics',
       auth: 'none',
+      // Probed by load balancers and scrapers; costs nothing durable.
+      unlimited: true,
       handler: async () => {
         deps.beforeScrape?.()
         const text = await deps.metrics.registry.metrics()
