@@ -40,9 +40,9 @@ export const configSchema = z.object({
   /** Anonymous requests a client address may send at once. */
   RATE_LIMIT_CLIENT_BURST: int(1).default(100),
   /** Authenticated writes per second per wallet (token bucket refill; 0 = no limit). */
-  RATE_LIMIT_WALLET_PER_S: int(0).default(20),
+  RATE_LIMIT_WALLET_PER_S: int(0).default(50),
   /** Authenticated writes a wallet may send at once. */
-  RATE_LIMIT_WALLET_BURST: int(1).default(200),
+  RATE_LIMIT_WALLET_BURST: int(1).default(1000),
   WORKER_THREADS: int(1, 64).optional(),
   SHUTDOWN_GRACE_MS: int(0).default(10_000),
 

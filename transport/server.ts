@@ -385,7 +385,7 @@ export function createHttpServer(p: HttpServerParameters): HttpServer {
         throw new AuthError('auth_required', 'Send Authorization: Bearer <token> (sign in with /auth/challenge and /auth/verify)')
       return p.authenticate(token).then((auth) => {
         // Writes cost the store: each wallet gets its own bucket (reads answer from memory).
-        if (route.method !== 'GET' && route.unlimited !== true) {
+        if ((route.method !== 'GET' || route.rateLimit === 'wallet') && route.rateLimit !== 'exempt') {
           const wait = walletBuckets.take(auth.sub)
           if (wait > 0) throw new RateLimitedError('wallet', wait)
         }
@@ -393,7 +393,7 @@ export function createHttpServer(p: HttpServerParameters): HttpServer {
       })
     }
     // Anonymous work (sign-in, attestation…) is paid for per client address.
-    if (route.unlimited !== true) {
+    if (route.rateLimit !== 'exempt') {
       const wait = clientBuckets.take(ex.incoming.remoteAddress)
       if (wait > 0) throw new RateLimitedError('client', wait)
     }

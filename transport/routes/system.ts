@@ -21,7 +21,7 @@ export function systemRoutes(deps: SystemRoutesDeps): Route[] {
       path: '/health',
       auth: 'none',
       // Probed by load balancers and scrapers; costs nothing durable.
-      unlimited: true,
+      rateLimit: 'exempt',
       handler: async () => {
         const storeHealth = (await deps.store.health?.().catch((e: unknown) => ({ ok: false, reason: String(e) }))) ?? { ok: true }
         const position = storeHealth.ok ? await deps.store.headPosition().catch(() => undefined) : undefined
@@ -46,7 +46,7 @@ export function systemRoutes(deps: SystemRoutesDeps): Route[] {
       path: '/metrics',
       auth: 'none',
       // Probed by load balancers and scrapers; costs nothing durable.
-      unlimited: true,
+      rateLimit: 'exempt',
       handler: async () => {
         deps.beforeScrape?.()
         const text = await deps.metrics.registry.metrics()
