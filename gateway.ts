@@ -217,7 +217,26 @@ export async function startGateway(config: Config, options: StartGatewayOptions 
     authenticate,
     websocket,
   })
-  const port = await server.listen(config.HOST, config.PORT)
+  /** Everything started above, stopped in reverse order (after the server stopped accepting). */
+  const releaseAll = async (): Promise<void> => {
+    stopLedgerTimers()
+    chat.close()
+    await chain.stop()
+    await projections.close()
+    await live.stop()
+    vault.close()
+    await pool.destroy()
+    await store.close()
+  }
+  let port: number
+  try {
+    port = await server.listen(config.HOST, config.PORT)
+  } catch (error) {
+    // Port taken: nothing may keep running (the store's writer, timers) behind the failure.
+    await server.close(0)
+    await releaseAll()
+    throw error
+  }
   if (config.PUBLIC_URL === undefined) publicUrl = `http://${config.HOST}:${port}`
   // Cross-gateway trust as a peer would see it (needs the final URL); repeated hourly for rotations.
   await attestation.service.selfCheck()
@@ -237,14 +256,7 @@ export async function startGateway(config: Config, options: StartGatewayOptions 
       (closed ??= (async () => {
         clearInterval(trustTimer)
         await server.close(config.SHUTDOWN_GRACE_MS)
-        stopLedgerTimers()
-        chat.close()
-        await chain.stop()
-        await projections.close()
-        await live.stop()
-        vault.close()
-        await pool.destroy()
-        await store.close()
+        await releaseAll()
         logger.info('gateway stopped')
       })()),
   }

@@ -131,6 +131,8 @@ describe('lifecycle edges', () => {
     try {
       const second = spawnGatewayProcess({ DATA_DIR: dirs[1]!, PORT: String(first.port) })
       await expect(second.then(async (g) => void (await g.stop()))).rejects.toThrow(/already in use/)
+      // In process too: startGateway rejects with the same message (and releases what it opened).
+      await expect(startTestGateway({ LOG_LEVEL: 'warn', PORT: String(first.port) }, dirs[1])).rejects.toThrow(/already in use/)
     } finally {
       await first.stop()
       for (const d of dirs) rmSync(d, { recursive: true, force: true })
