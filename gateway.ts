@@ -36,6 +36,7 @@ import { walletTopic } from './transport/routes/wallet-topic.js'
 import { buildOpenApi } from './transport/openapi.js'
 import { json } from './transport/route.js'
 import { createHttpServer } from './transport/server.js'
+import { TokenBuckets } from './transport/rate-limit.js'
 import { WebSocketHub } from './transport/ws.js'
 import { createVault } from './vault/wiring.js'
 import { vaultRoutes } from './transport/routes/vault.js'
@@ -192,7 +193,10 @@ export async function startGateway(config: Config, options: StartGatewayOptions 
   routes.push({ method: 'GET', path: '/openapi.json', auth: 'none', handler: () => json(openApi) })
 
   const authenticate = (token: string) => tokens.verify(token)
+  // One write budget per wallet, whether the write comes over HTTP or as a WebSocket command.
+  const walletBuckets = new TokenBuckets({ perSecond: config.RATE_LIMIT_WALLET_PER_S, burst: config.RATE_LIMIT_WALLET_BURST })
   const websocket = new WebSocketHub({
+    walletBuckets,
     store,
     live,
     logger,
@@ -213,7 +217,7 @@ export async function startGateway(config: Config, options: StartGatewayOptions 
     corsOrigins: config.CORS_ORIGINS,
     jsonLimits: { maxDepth: config.JSON_MAX_DEPTH, maxNodes: config.JSON_MAX_NODES },
     clientRateLimit: { perSecond: config.RATE_LIMIT_CLIENT_PER_S, burst: config.RATE_LIMIT_CLIENT_BURST },
-    walletRateLimit: { perSecond: config.RATE_LIMIT_WALLET_PER_S, burst: config.RATE_LIMIT_WALLET_BURST },
+    walletBuckets,
     authenticate,
     websocket,
   })

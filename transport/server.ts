@@ -26,8 +26,8 @@ export interface HttpServerParameters {
   jsonLimits?: JsonLimits
   /** Anonymous requests per client address (token bucket; perSecond 0 = off). */
   clientRateLimit?: TokenBucketLimits
-  /** Authenticated writes (POST/PUT/DELETE/PATCH) per wallet (token bucket; perSecond 0 = off). */
-  walletRateLimit?: TokenBucketLimits
+  /** Authenticated writes (POST/PUT/DELETE/PATCH) per wallet; shared with the WebSocket's commands. */
+  walletBuckets?: TokenBuckets
 }
 
 export interface HttpServer {
@@ -101,7 +101,7 @@ export function createHttpServer(p: HttpServerParameters): HttpServer {
   const router = new Router()
   for (const route of p.routes) router.add(route)
   const clientBuckets = new TokenBuckets(p.clientRateLimit ?? { perSecond: 0, burst: 0 })
-  const walletBuckets = new TokenBuckets(p.walletRateLimit ?? { perSecond: 0, burst: 0 })
+  const walletBuckets = p.walletBuckets ?? new TokenBuckets({ perSecond: 0, burst: 0 })
 
   let listenSocket: us_listen_socket | undefined
   let closing = false

@@ -2,6 +2,7 @@ import type { Logger } from 'pino'
 import { z } from 'zod'
 import { AuthError, GatewayError } from '../shared/errors.js'
 import { own } from '../shared/own.js'
+import { RateLimitedError, type TokenBuckets } from './rate-limit.js'
 import { decode, encode } from '../store/codec.js'
 import type { EventStore } from '../store/types.js'
 import { toHttpError } from './http-errors.js'
@@ -40,6 +41,8 @@ export interface WebSocketHubParameters {
   /** Time allowed for the `auth` frame. Default 5 s. */
   authTimeoutMs?: number
   now?: () => number
+  /** Per-wallet write budget (the HTTP server's): each command frame (`chat`, `approve`) takes a token. */
+  walletBuckets?: TokenBuckets
 }
 
 /** Close code for a socket whose token is missing, invalid, expired or revoked. */
@@ -209,6 +212,8 @@ export class WebSocketHub implements WebSocketEndpoint {
       const command = typeof type === 'string' && this.#p.commands !== undefined ? own(this.#p.commands, type) : undefined
       if (command !== undefined) {
         if (conn.auth === undefined) throw new AuthError('auth_required', 'Authenticate first')
+        const wait = this.#p.walletBuckets?.take(conn.auth.sub) ?? 0
+        if (wait > 0) throw new RateLimitedError('wallet', wait)
         await command(this.#client(conn), raw as Record<string, unknown>)
         return
       }

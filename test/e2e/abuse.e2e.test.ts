@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { signIn, startTestGateway, testAccount, type TestGateway } from '../gateway.js'
+import { openJsonWs } from '../ws-client.js'
 
 describe('abuse costs the attacker, not the store', () => {
   let gw: TestGateway
@@ -63,6 +64,11 @@ describe('abuse costs the attacker, not the store', () => {
       expect(limited.headers.get('retry-after')).toBe('1')
       expect(await limited.json()).toMatchObject({ error: 'rate_limited', scope: 'wallet' })
       expect((await fetch(`${other.url}/wallet/settings`, { headers: { authorization: `Bearer ${a}` } })).status).toBe(200)
+      // The same budget covers writes sent as WebSocket commands.
+      const ws = await openJsonWs(other.url, a)
+      ws.send({ type: 'chat', id: 'c1', agentId: 'assistant', message: 'hi' })
+      expect(await ws.next((f) => f.id === 'c1')).toMatchObject({ type: 'error', error: 'rate_limited', scope: 'wallet' })
+      ws.ws.close()
       expect((await put(b, 0)).status).toBe(200)
     } finally {
       await other.stop()
