@@ -16,3 +16,11 @@ export function own<T>(rec: Readonly<Record<string, T>>, key: string): T | undef
 export function setOwn<T>(rec: Record<string, T>, key: string, value: T): void {
   Object.defineProperty(rec, key, { value, enumerable: true, writable: true, configurable: true })
 }
+
+/**
+ * The one name that cannot be a key of persisted state: msgpack decoding (msgpackr, used for
+ * actor snapshots) renames an own `__proto__` key to `__proto_` to protect the prototype, so
+ * a budget or idempotency key of that name would silently change after a restart from a
+ * snapshot. It is refused where it would become a key (400), instead of being corrupted later.
+ */
+export const UNSTORABLE_NAME = '__proto__'

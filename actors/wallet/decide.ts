@@ -1,6 +1,6 @@
 import type { SnapshotFrom } from 'xstate'
 import { DomainError } from '../../shared/errors.js'
-import { own, setOwn } from '../../shared/own.js'
+import { own, setOwn, UNSTORABLE_NAME } from '../../shared/own.js'
 import type { DecideContext } from '../runtime/types.js'
 import type { LedgerCommand, WalletCommand } from './commands.js'
 import type { BudgetSet, SpendReserved, WalletEvent } from './events.js'
@@ -40,6 +40,7 @@ export function decide(state: WalletSnapshot, command: WalletCommand, ctx: Decid
       if (state.value === 'unregistered') return new DomainError('wallet_not_registered', 'Sign in before changing settings')
       const changed: Record<string, unknown> = {}
       for (const [key, value] of Object.entries(command.patch)) {
+        if (key === UNSTORABLE_NAME) return new DomainError('invalid_request', `settings key "${UNSTORABLE_NAME}" is reserved`)
         if (JSON.stringify(own(state.context.settings, key)) !== JSON.stringify(value)) setOwn(changed, key, value)
       }
       if (Object.keys(changed).length === 0) return []
@@ -121,6 +122,7 @@ function decideLedger(l: Ledger, c: LedgerCommand, now: Date, at: string): Walle
     }
 
     case 'SetBudget': {
+      if (c.agentId === UNSTORABLE_NAME) return invalid(`agentId "${UNSTORABLE_NAME}" is reserved`)
       const prev = own(l.budgets, c.agentId) ?? { daily: null, weekly: null, monthly: null, minimumBalance: null }
       const next = {
         daily: c.daily === undefined ? prev.daily : c.daily,
@@ -136,6 +138,7 @@ function decideLedger(l: Ledger, c: LedgerCommand, now: Date, at: string): Walle
     }
 
     case 'RequestWithdrawal': {
+      if (c.idempotencyKey === UNSTORABLE_NAME) return invalid(`idempotencyKey "${UNSTORABLE_NAME}" is reserved`)
       const existing = own(l.withdrawalKeys, c.idempotencyKey)
       if (existing !== undefined) {
         const w = own(l.withdrawals, existing)
@@ -227,6 +230,7 @@ function reserve(l: Ledger, c: Extract<LedgerCommand, { type: 'ReserveSpend' }>,
       details: { reservationId: c.reservationId },
     })
   }
+  if (c.agentId === UNSTORABLE_NAME || c.reservationId === UNSTORABLE_NAME) return invalid(`"${UNSTORABLE_NAME}" is reserved`)
   // Already settled or released: a retried reserve must not hold the money again.
   if (closedStatus(l, c.reservationId) !== undefined) return []
   if (c.amount <= 0n) return invalid('reservation amount must be positive')

@@ -6,6 +6,10 @@ import type { WalletEvent } from './events.js'
 import { fold, run } from './testing/fold.js'
 import { walletMachine } from './machine.js'
 import { HOSTILE_NAMES } from '../../test/hostile-names.js'
+import { DomainError } from '../../shared/errors.js'
+import { UNSTORABLE_NAME } from '../../shared/own.js'
+import { decide } from './decide.js'
+import { ctxAt } from './testing/fold.js'
 
 const AT = '2026-11-25T12:00:00.000Z'
 const ADDR = '0x1111111111111111111111111111111111111111'
@@ -21,7 +25,7 @@ function fundedWallet() {
   return fold([deposit], snapshot).snapshot
 }
 
-const name = fc.oneof(fc.constantFrom(...HOSTILE_NAMES), fc.stringMatching(/^[A-Za-z0-9_.:-]{1,20}$/))
+const name = fc.oneof(fc.constantFrom(...HOSTILE_NAMES), fc.stringMatching(/^[A-Za-z0-9_.:-]{1,20}$/)).filter((n) => n !== UNSTORABLE_NAME)
 
 describe('names are data, never object keys', () => {
   it('budgets, spends and withdrawals under any agent id or idempotency key behave like any other name', () => {
@@ -61,6 +65,17 @@ describe('names are data, never object keys', () => {
       }),
       { seed: 13, numRuns: 200 },
     )
+  })
+
+  it('"__proto__", which msgpack snapshots cannot keep as a key, is refused where it would become one', () => {
+    const snapshot = fundedWallet()
+    const refused = [
+      decide(snapshot, { type: 'SetBudget', agentId: UNSTORABLE_NAME, daily: 1n }, ctxAt(AT)),
+      decide(snapshot, { type: 'ReserveSpend', reservationId: 'r', agentId: UNSTORABLE_NAME, amount: 1n }, ctxAt(AT)),
+      decide(snapshot, { type: 'RequestWithdrawal', withdrawalId: 'w', idempotencyKey: UNSTORABLE_NAME, to: DEST, amount: 1n, limits, destinationIsDepositAddress: false }, ctxAt(AT)),
+      decide(snapshot, { type: 'UpdateSettings', patch: JSON.parse('{"__proto__": 1}') as Record<string, unknown> }, ctxAt(AT)),
+    ]
+    for (const r of refused) expect(r).toBeInstanceOf(DomainError)
   })
 
   it('a settings patch with any key names merges as data', () => {

@@ -9,13 +9,18 @@ describe('names are data on the whole gateway: budgets and WebSocket frames name
   const headers = () => ({ authorization: `Bearer ${token}`, 'content-type': 'application/json' })
 
   beforeAll(async () => {
-    gw = await startTestGateway({ LOG_LEVEL: 'warn' })
+    // A snapshot after every event: names must survive the snapshot codec too.
+    gw = await startTestGateway({ LOG_LEVEL: 'warn', SNAPSHOT_EVERY: '1' })
     token = await signIn(gw.url, testAccount(0))
   })
   afterAll(() => gw?.stop())
 
   it('PUT /wallet/budgets/<name> answers 200 and the balance and budgets stay readable, also after a restart', async () => {
-    for (const name of HOSTILE_NAMES) {
+    const stored = HOSTILE_NAMES.filter((n) => n !== '__proto__')
+    // The one name msgpack cannot keep as a key is refused (400), never stored and corrupted.
+    const proto = await fetch(`${gw.url}/wallet/budgets/__proto__`, { method: 'PUT', headers: headers(), body: JSON.stringify({ daily: '5' }) })
+    expect(proto.status).toBe(400)
+    for (const name of stored) {
       const put = await fetch(`${gw.url}/wallet/budgets/${name}`, { method: 'PUT', headers: headers(), body: JSON.stringify({ daily: '5' }) })
       expect(put.status, name).toBe(200)
       expect(((await put.json()) as { budget: { daily: { limit: string } } }).budget.daily.limit, name).toBe('5')
@@ -28,12 +33,12 @@ describe('names are data on the whole gateway: budgets and WebSocket frames name
       const text = await budgets.text()
       // JSON.parse defines own properties, also for "__proto__".
       const parsed = JSON.parse(text) as { budgets: Record<string, unknown> }
-      expect(Object.keys(parsed.budgets).sort()).toEqual([...HOSTILE_NAMES].sort())
+      expect(Object.keys(parsed.budgets).sort()).toEqual([...stored].sort())
     }
     await check(gw.url)
     const dir = gw.dataDir
     await gw.stop({ keepData: true })
-    gw = await startTestGateway({ LOG_LEVEL: 'warn' }, dir)
+    gw = await startTestGateway({ LOG_LEVEL: 'warn', SNAPSHOT_EVERY: '1' }, dir)
     await check(gw.url)
   })
 
