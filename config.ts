@@ -32,6 +32,18 @@ export const configSchema = z.object({
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   CORS_ORIGINS: csv.default([]),
   BODY_LIMIT_BYTES: int(1024).default(1024 * 1024),
+  /** Deepest nesting of a JSON body (400 json_too_complex beyond): bounded before validation. */
+  JSON_MAX_DEPTH: int(2, 10_000).default(64),
+  /** Most object keys plus array items in one JSON body. */
+  JSON_MAX_NODES: int(10).default(20_000),
+  /** Anonymous requests per second per client address (token bucket refill; 0 = no limit). */
+  RATE_LIMIT_CLIENT_PER_S: int(0).default(10),
+  /** Anonymous requests a client address may send at once. */
+  RATE_LIMIT_CLIENT_BURST: int(1).default(100),
+  /** Authenticated writes per second per wallet (token bucket refill; 0 = no limit). */
+  RATE_LIMIT_WALLET_PER_S: int(0).default(50),
+  /** Authenticated writes a wallet may send at once. */
+  RATE_LIMIT_WALLET_BURST: int(1).default(1000),
   WORKER_THREADS: int(1, 64).optional(),
   SHUTDOWN_GRACE_MS: int(0).default(10_000),
 

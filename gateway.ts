@@ -1,4 +1,4 @@
-import { mkdirSync, readFileSync } from 'node:fs'
+import { chmodSync, existsSync, mkdirSync, readFileSync } from 'node:fs'
 import { join, resolve } from 'node:path'
 import type { Logger } from 'pino'
 import { ActorHost } from './actors/runtime/host.js'
@@ -18,7 +18,7 @@ import { tpmOptionsFromConfig } from './keys/tpm.js'
 import { createAttestation } from './attest/wiring.js'
 import { loadOrCreateSecretSealed, randomSecret } from './keys/key-source.js'
 import { loadSigningKey } from './keys/signing-key.js'
-import { NonceRegistry } from './auth/nonces.js'
+import { challengeKey, SignedChallenges } from './auth/signed-challenges.js'
 import { REVOCATION_STREAM, RevocationList } from './auth/revocations.js'
 import { SessionTokens } from './auth/session-tokens.js'
 import { SignIn } from './auth/sign-in.js'
@@ -41,6 +41,7 @@ import { walletTopic } from './transport/routes/wallet-topic.js'
 import { buildOpenApi } from './transport/openapi.js'
 import { json } from './transport/route.js'
 import { createHttpServer } from './transport/server.js'
+import { TokenBuckets } from './transport/rate-limit.js'
 import { WebSocketHub } from './transport/ws.js'
 import { createVault } from './vault/wiring.js'
 import { vaultRoutes } from './transport/routes/vault.js'
@@ -78,6 +79,8 @@ export async function startGateway(config: Config, options: StartGatewayOptions 
   const logger = options.logger ?? createLogger(config.LOG_LEVEL)
   const dataDir = resolve(config.DATA_DIR)
   mkdirSync(dataDir, { recursive: true, mode: 0o700 })
+  // mkdir's mode applies only when it creates the folder: an existing one is tightened too.
+  chmodSync(dataDir, 0o700)
   const metrics = createMetrics()
 
   const { store: rawStore, snapshots } = openStore(config, dataDir)
@@ -121,7 +124,7 @@ export async function startGateway(config: Config, options: StartGatewayOptions 
     onEffectError: (err, action, actorId) => logger.error({ err, action: action.type, actorId }, 'wallet effect failed'),
   })
   const signIn = new SignIn({
-    nonces: new NonceRegistry({ store, ttlMs: config.CHALLENGE_TTL_MS }),
+    challenges: new SignedChallenges({ key: challengeKey(jwtSecret.value), store, ttlMs: config.CHALLENGE_TTL_MS }),
     tokens,
     pool,
     publicUrl: () => publicUrl,
@@ -158,6 +161,7 @@ export async function startGateway(config: Config, options: StartGatewayOptions 
     }
   }, config.AUDIT_CHECKPOINT_INTERVAL_MS)
   checkpointTimer.unref()
+  if (config.EVENT_STORE === 'sqlite') restrictToOwner([resolve(config.SQLITE_FILE ?? join(dataDir, 'events.sqlite')), join(dataDir, 'projections.sqlite')])
   // Releases reservations whose holder died (also those that expired while the process was down).
   const stopLedgerTimers = startLedgerTimers({ wallets, projections, store, expiryIntervalMs: 15_000 })
   await chain.start(wallets)
@@ -245,7 +249,10 @@ export async function startGateway(config: Config, options: StartGatewayOptions 
   routes.push({ method: 'GET', path: '/openapi.json', auth: 'none', handler: () => json(openApi) })
 
   const authenticate = (token: string) => tokens.verify(token)
+  // One write budget per wallet, whether the write comes over HTTP or as a WebSocket command.
+  const walletBuckets = new TokenBuckets({ perSecond: config.RATE_LIMIT_WALLET_PER_S, burst: config.RATE_LIMIT_WALLET_BURST })
   const websocket = new WebSocketHub({
+    walletBuckets,
     store,
     live,
     logger,
@@ -254,16 +261,45 @@ export async function startGateway(config: Config, options: StartGatewayOptions 
     authenticate,
     commands: chatFrameHandlers({ sessions: chat.sessions, beginChat: chat.beginChat }),
   })
+  // Logout anywhere on this store closes the sockets that token opened, here too.
+  live.onStream(REVOCATION_STREAM, (e) => {
+    if (e.type === 'TokenRevoked') websocket.revoked((e.data as { jti: string }).jti)
+  })
   const server = createHttpServer({
     routes,
     logger,
     metrics,
     bodyLimit: config.BODY_LIMIT_BYTES,
     corsOrigins: config.CORS_ORIGINS,
+    jsonLimits: { maxDepth: config.JSON_MAX_DEPTH, maxNodes: config.JSON_MAX_NODES },
+    clientRateLimit: { perSecond: config.RATE_LIMIT_CLIENT_PER_S, burst: config.RATE_LIMIT_CLIENT_BURST },
+    walletBuckets,
     authenticate,
     websocket,
   })
-  const port = await server.listen(config.HOST, config.PORT)
+  /** Everything started above, stopped in reverse order (after the server stopped accepting). */
+  const releaseAll = async (): Promise<void> => {
+    clearInterval(checkpointTimer)
+    stopLedgerTimers()
+    await reflect.close()
+    chat.close()
+    await chain.stop()
+    await projections.close()
+    await ledgerLog.close()
+    await live.stop()
+    vault.close()
+    await pool.destroy()
+    await store.close()
+  }
+  let port: number
+  try {
+    port = await server.listen(config.HOST, config.PORT)
+  } catch (error) {
+    // Port taken: nothing may keep running (the store's writer, timers) behind the failure.
+    await server.close(0)
+    await releaseAll()
+    throw error
+  }
   if (config.PUBLIC_URL === undefined) publicUrl = `http://${config.HOST}:${port}`
   // Cross-gateway trust as a peer would see it (needs the final URL); repeated hourly for rotations.
   await attestation.service.selfCheck()
@@ -283,21 +319,17 @@ export async function startGateway(config: Config, options: StartGatewayOptions 
     close: () =>
       (closed ??= (async () => {
         clearInterval(trustTimer)
-        clearInterval(checkpointTimer)
         await server.close(config.SHUTDOWN_GRACE_MS)
-        stopLedgerTimers()
-        await reflect.close()
-        chat.close()
-        await chain.stop()
-        await projections.close()
-        await ledgerLog.close()
-        await live.stop()
-        vault.close()
-        await pool.destroy()
-        await store.close()
+        await releaseAll()
         logger.info('gateway stopped')
       })()),
   }
+}
+
+/** SQLite files (and their -wal/-shm companions, which SQLite gives the main file's mode) readable by the owner only. */
+function restrictToOwner(files: readonly string[]): void {
+  for (const file of files)
+    for (const f of [file, `${file}-wal`, `${file}-shm`]) if (existsSync(f)) chmodSync(f, 0o600)
 }
 
 function openStore(config: Config, dataDir: string): { store: EventStore; snapshots?: SnapshotStore } {

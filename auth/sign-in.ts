@@ -2,11 +2,11 @@ import { getAddress, isAddress } from 'viem'
 import { parseSiweMessage, validateSiweMessage } from 'viem/siwe'
 import { AuthError, ValidationError } from '../shared/errors.js'
 import { buildChallengeMessage, buildSiweChallengeMessage } from './challenge-message.js'
-import type { NonceRegistry } from './nonces.js'
+import type { ChallengeFacts, SignedChallenges } from './signed-challenges.js'
 import type { IssuedToken, SessionTokens } from './session-tokens.js'
 
 export interface SignInParameters {
-  nonces: NonceRegistry
+  challenges: SignedChallenges
   tokens: SessionTokens
   /** Runs the EIP-191 signer recovery off the event loop (the gateway passes its worker pool). */
   pool: SignerRecoveryPool
@@ -30,6 +30,14 @@ export interface VerifyInput {
 
 const PURPOSE = 'sign-in'
 
+/** secp256k1 group order ÷ 2: an ECDSA `s` above it is the malleable twin of a valid signature (EIP-2). */
+const SECP256K1_HALF_N = 0x7fffffffffffffffffffffffffffffff5d576e7357a4501ddfe92f46681b20a0n
+
+/** True for a 65-byte r‖s‖v signature whose s is in the upper half (Ethereum wallets never produce one). */
+export function isHighS(signature: `0x${string}`): boolean {
+  return BigInt(`0x${signature.slice(66, 130)}`) > SECP256K1_HALF_N
+}
+
 /** Wallet sign-in: challenge → EIP-191 signature → session JWT (API.md §1, §12). */
 export class SignIn {
   constructor(private readonly p: SignInParameters) {}
@@ -41,36 +49,36 @@ export class SignIn {
       if (!isAddress(address, { strict: false })) throw new ValidationError('address is not a valid Ethereum address')
       checksummed = getAddress(address)
     }
-    const issued = await this.p.nonces.issue(
-      PURPOSE,
-      (nonce, issuedAt, expiresAt) => {
-        const uri = this.p.publicUrl()
-        const common = { domain: new URL(uri).host, uri, nonce, issuedAt, expiresAt }
-        return checksummed === undefined
-          ? buildChallengeMessage(common)
-          : buildSiweChallengeMessage({ ...common, address: checksummed, chainId: this.p.chainId })
-      },
-      checksummed,
-    )
-    return { nonce: issued.nonce, message: issued.message, expiresAt: issued.expiresAt }
+    const facts = this.p.challenges.issue(PURPOSE, this.p.publicUrl(), checksummed)
+    return { nonce: facts.nonce, message: this.#message(facts), expiresAt: facts.expiresAt.toISOString() }
+  }
+
+  /** The text to sign: a pure function of the challenge, so any process can rebuild it from the nonce. */
+  #message(facts: ChallengeFacts): string {
+    const common = { domain: new URL(facts.url).host, uri: facts.url, nonce: facts.nonce, issuedAt: facts.issuedAt, expiresAt: facts.expiresAt }
+    return facts.address === undefined
+      ? buildChallengeMessage(common)
+      : buildSiweChallengeMessage({ ...common, address: getAddress(facts.address), chainId: this.p.chainId })
   }
 
   /** Consumes the nonce (even when the signature then fails) and issues a session token. */
   async verify(input: VerifyInput): Promise<IssuedToken & { walletAddress: `0x${string}` }> {
-    const issued = await this.p.nonces.consume(PURPOSE, input.nonce)
+    const issued = await this.p.challenges.consume(PURPOSE, input.nonce)
+    const message = this.#message(issued)
     const claimed = getAddress(input.walletAddress)
     if (issued.address !== undefined) {
       if (issued.address !== claimed.toLowerCase())
         throw new AuthError('signature_invalid', 'This challenge was issued for another address')
       // The SIWE text is ours, but check it as a verifier would: domain, nonce, address, time.
-      const fields = parseSiweMessage(issued.message)
+      const fields = parseSiweMessage(message)
       const domain = new URL(this.p.publicUrl()).host
       const valid = validateSiweMessage({ message: fields, address: claimed, domain, nonce: input.nonce })
       if (!valid) throw new AuthError('nonce_expired', 'The sign-in message is no longer valid; request a new one')
     }
+    if (isHighS(input.signature)) throw new AuthError('signature_invalid', 'High-s (malleable) signatures are refused: send the low-s form')
     let recovered: string
     try {
-      recovered = await this.p.pool.run('recover-message-address', { message: issued.message, signature: input.signature })
+      recovered = await this.p.pool.run('recover-message-address', { message, signature: input.signature })
     } catch {
       throw new AuthError('signature_invalid', 'The signature could not be verified')
     }

@@ -6,6 +6,9 @@ import { dataFromExport } from '../ledger-log/export-format.js'
 import { createHash } from 'node:crypto'
 import { leafHash } from '../ledger-log/merkle.js'
 import { canonicalEventJson } from '../store/hash.js'
+import { own, setOwn } from '../shared/own.js'
+import { fromTaggedJson } from '../store/codec.js'
+import { hashEvent } from '../store/hash.js'
 
 /** The first event that failed verification. */
 export interface BadEvent {
@@ -166,7 +169,7 @@ export class LedgerVerifier {
       }
       case 'SpendSettled': {
         const d = (event as SpendSettled).data
-        const r = l.reservations[d.reservationId]
+        const r = own(l.reservations, d.reservationId)
         if (r === undefined) return s.partial ? undefined : 'settles a reservation that is not open'
         if (d.amount > r.hold) return 'charge above the reservation hold'
         if (d.amount + d.writtenOff !== d.requested) return 'amount + writtenOff ≠ requested'
@@ -202,7 +205,7 @@ export class LedgerVerifier {
       if (!streamId.startsWith('wallet-')) continue
       const l = s.ledger
       const agentSpends: Record<string, string> = {}
-      for (const [a, v] of Object.entries(l.agentSpends)) agentSpends[a] = v.totalSpent.toString()
+      for (const [a, v] of Object.entries(l.agentSpends)) setOwn(agentSpends, a, v.totalSpent.toString())
       wallets.push({
         wallet: streamId.slice('wallet-'.length),
         events: s.events,

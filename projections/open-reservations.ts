@@ -1,3 +1,4 @@
+import { setOwn } from '../shared/own.js'
 import type { RecordedEvent } from '../store/types.js'
 import { walletOf, type Projection } from './types.js'
 
@@ -15,7 +16,7 @@ export const openReservationsProjection: Projection<OpenReservationsRow> = {
   evolve: (current: OpenReservationsRow | undefined, e: RecordedEvent) => {
     const d = e.data as { reservationId: string; expiresAt?: string }
     const open = { ...(current?.open ?? {}) }
-    if (e.type === 'SpendReserved') open[d.reservationId] = d.expiresAt!
+    if (e.type === 'SpendReserved') setOwn(open, d.reservationId, d.expiresAt!)
     else delete open[d.reservationId]
     return Object.keys(open).length === 0 ? undefined : { wallet: walletOf(e), open }
   },

@@ -1,5 +1,5 @@
 import { ZodError } from 'zod'
-import { GatewayError } from '../shared/errors.js'
+import { GatewayError, UnavailableError } from '../shared/errors.js'
 import { VAULT_ERROR_STATUS } from '../vault/errors.js'
 
 /**
@@ -34,6 +34,8 @@ const STATUS_BY_CODE: Readonly<Record<string, number>> = {
   ...CHAT_ERROR_STATUS,
   invalid_request: 400,
   invalid_json: 400,
+  json_too_complex: 400,
+  rate_limited: 429,
   auth_required: 401,
   token_invalid: 401,
   token_expired: 401,
@@ -117,7 +119,8 @@ export function toHttpError(error: unknown): HttpErrorResponse {
     return {
       status,
       body: { ...error.details, error: error.code, message: error.shortMessage },
-      internal: status >= 500 && error.code !== 'store_unavailable' && error.code !== 'vault_unavailable',
+      // A dependency being unavailable (store, vault, no TEE on this host) is expected, not a bug.
+      internal: status >= 500 && !(error instanceof UnavailableError),
     }
   }
   return { status: 500, body: { error: 'internal_error', message: 'Internal server error' }, internal: true }

@@ -65,6 +65,13 @@ export interface Route<Body = any, Query = any> {
   query?: ZodType<Query>
   /** Override of the server's body limit, in bytes. */
   bodyLimit?: number
+  /**
+   * Rate limiting. Default: anonymous requests take from the client address's bucket,
+   * authenticated writes (non-GET) from the wallet's. 'exempt': neither (routes that cost
+   * nothing and that monitors poll: health, metrics). 'wallet': also a GET takes from the
+   * wallet's bucket (a read that writes, e.g. issuing a durable challenge).
+   */
+  rateLimit?: 'exempt' | 'wallet'
   handler(ctx: RequestContext<Body, Query>): Promise<RouteResult> | RouteResult
 }
 

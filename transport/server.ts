@@ -7,6 +7,8 @@ import { toHttpError } from './http-errors.js'
 import type { Metrics, RouteRecord } from './metrics.js'
 import type { AuthContext } from '../auth/auth-context.js'
 import type { HttpMethod, RequestContext, ResponseSink, Route, RouteResult, StreamResult } from './route.js'
+import { checkJsonComplexity, type JsonLimits } from './json-limits.js'
+import { RateLimitedError, TokenBuckets, type TokenBucketLimits } from './rate-limit.js'
 import { Router } from './router.js'
 import { loadNativeUws, type HttpResponse, type TemplatedApp, type us_listen_socket } from './uws.js'
 import type { WebSocketEndpoint } from './ws-endpoint.js'
@@ -22,6 +24,12 @@ export interface HttpServerParameters {
   /** Verifies a bearer token; throws AuthError. */
   authenticate(token: string): Promise<AuthContext>
   websocket?: WebSocketEndpoint
+  /** Deepest nesting and most keys/items a JSON body may have (400 `json_too_complex` beyond). */
+  jsonLimits?: JsonLimits
+  /** Anonymous requests per client address (token bucket; perSecond 0 = off). */
+  clientRateLimit?: TokenBucketLimits
+  /** Authenticated writes (POST/PUT/DELETE/PATCH) per wallet; shared with the WebSocket's commands. */
+  walletBuckets?: TokenBuckets
 }
 
 export interface HttpServer {
@@ -69,6 +77,10 @@ function isPromise<T>(value: T | Promise<T>): value is Promise<T> {
 const METHODS = new Set<HttpMethod>(['GET', 'POST', 'PUT', 'DELETE', 'PATCH'])
 /** uWS gives the method in lower case; the common ones are looked up, not upper-cased per request. */
 const UPPER_METHODS: Record<string, string> = { get: 'GET', post: 'POST', put: 'PUT', delete: 'DELETE', patch: 'PATCH', options: 'OPTIONS', head: 'HEAD' }
+/** How much of an unmatched path a 404 message repeats (the client sent it; no need to echo megabytes). */
+const ECHOED_PATH_CHARS = 128
+/** Expected unavailability (no TEE, store or vault down) is logged as a warning at most this often per code. */
+const UNAVAILABLE_LOG_INTERVAL_MS = 60_000
 const REQUEST_ID = /^[A-Za-z0-9._-]{1,128}$/
 
 interface Incoming {
@@ -98,6 +110,8 @@ export function createHttpServer(p: HttpServerParameters): HttpServer {
     router.add(route)
     records.set(route, p.metrics.http.record(route.method, route.path))
   }
+  const clientBuckets = new TokenBuckets(p.clientRateLimit ?? { perSecond: 0, burst: 0 })
+  const walletBuckets = p.walletBuckets ?? new TokenBuckets({ perSecond: 0, burst: 0 })
 
   let listenSocket: us_listen_socket | undefined
   let closing = false
@@ -119,6 +133,8 @@ export function createHttpServer(p: HttpServerParameters): HttpServer {
    */
   class Exchange {
     done = false
+    /** Counted out of inFlight already (on answer, or when the client went away first). */
+    finished = false
     /** The client went away (res.onAborted); kept so a signal created later starts aborted. */
     aborted = false
     routeLabel = 'unmatched'
@@ -163,9 +179,14 @@ export function createHttpServer(p: HttpServerParameters): HttpServer {
       this.aborted = true
       this.#abort?.abort()
       this.#streamAbort?.abort()
+      // Nobody is waiting for an answer any more (e.g. the client left mid-body): a shutdown
+      // must not wait for this request. A handler still running answers into the void.
+      if (this.#streamAbort === undefined) this.finish(499)
     }
 
     finish(status: number): void {
+      if (this.finished) return
+      this.finished = true
       inFlight--
       ;(this.record ?? p.metrics.http.record(this.incoming.method, this.routeLabel)).observe(status, (performance.now() - this.started) / 1000)
       if (inFlight === 0) idle?.()
@@ -193,7 +214,9 @@ export function createHttpServer(p: HttpServerParameters): HttpServer {
         res.writeStatus(statusLine(status))
         this.writeHeaders(headers)
         if (text.length > 0) res.writeHeader('content-type', 'application/json; charset=utf-8')
-        res.end(text, closeConnection)
+        // HEAD: the GET's status and headers, its length, no body.
+        if (this.incoming.method === 'HEAD') res.endWithoutBody(Buffer.byteLength(text), closeConnection)
+        else res.end(text, closeConnection)
       })
       this.finish(status)
     }
@@ -203,10 +226,11 @@ export function createHttpServer(p: HttpServerParameters): HttpServer {
       const incoming = this.incoming
       const log = { reqId: this.requestId, method: incoming.method, route: this.routeLabel, status: mapped.status, code: mapped.body.error }
       if (mapped.internal) p.logger.error({ ...log, err: error }, 'request failed')
-      else if (mapped.status >= 500) p.logger.warn(log, mapped.body.message)
+      else if (mapped.status >= 500) warnUnavailable(mapped.body.error, log, mapped.body.message)
       else p.logger.debug(log, mapped.body.message)
       const headers: Record<string, string> = {}
       if (mapped.status === 405 && typeof mapped.body.allow === 'string') headers.allow = mapped.body.allow
+      if (mapped.status === 429 && typeof mapped.body.retryAfterS === 'number') headers['retry-after'] = String(mapped.body.retryAfterS)
       // After a 413 the unread body is still on the wire: close rather than parse it as a request.
       this.sendJson(mapped.status, mapped.body, headers, closing || error instanceof PayloadTooLarge)
     }
@@ -243,6 +267,15 @@ export function createHttpServer(p: HttpServerParameters): HttpServer {
 
     async stream(result: StreamResult): Promise<void> {
       if (this.done) return this.finish(499)
+      if (this.incoming.method === 'HEAD') {
+        this.done = true
+        this.res.cork(() => {
+          this.res.writeStatus(statusLine(result.status ?? 200))
+          this.writeHeaders(result.headers)
+          this.res.endWithoutBody(undefined, closing)
+        })
+        return this.finish(result.status ?? 200)
+      }
       const res = this.res
       const controller = new AbortController()
       this.#streamAbort = controller
@@ -326,19 +359,23 @@ export function createHttpServer(p: HttpServerParameters): HttpServer {
 
     if (incoming.method === 'OPTIONS') return ex.sendJson(204, undefined, PREFLIGHT_HEADERS)
     if (closing) return ex.fail(new GatewayError('shutting_down', 'The gateway is shutting down; retry shortly'))
-    if (!METHODS.has(incoming.method as HttpMethod)) {
-      return ex.fail(withoutStack(() => new GatewayError('method_not_allowed', `Method ${incoming.method} is not supported`)))
+    // HEAD is answered by the GET route, without the body (load balancers probe with it).
+    const method = (incoming.method === 'HEAD' ? 'GET' : incoming.method) as HttpMethod
+    if (!METHODS.has(method)) {
+      return ex.fail(withoutStack(() => new GatewayError('method_not_allowed', `Method ${incoming.method.slice(0, 16)} is not supported`)))
     }
-    const match = router.match(incoming.method as HttpMethod, incoming.path)
+    const match = router.match(method, incoming.path)
     if (match.kind === 'not_found') {
-      return ex.fail(withoutStack(() => new GatewayError('route_not_found', `No route for ${incoming.method} ${incoming.path}`)))
+      const shown = incoming.path.length > ECHOED_PATH_CHARS ? `${incoming.path.slice(0, ECHOED_PATH_CHARS)}…` : incoming.path
+      return ex.fail(withoutStack(() => new GatewayError('route_not_found', `No route for ${incoming.method} ${shown}`)))
     }
     if (match.kind === 'method_not_allowed') {
+      const allowed = match.allowed.includes('GET') ? [...match.allowed, 'HEAD'] : match.allowed
       return ex.fail(
         withoutStack(
           () =>
             new GatewayError('method_not_allowed', `Method ${incoming.method} is not allowed here`, {
-              details: { allow: match.allowed.join(', ') },
+              details: { allow: allowed.join(', ') },
             }),
         ),
       )
@@ -366,7 +403,19 @@ export function createHttpServer(p: HttpServerParameters): HttpServer {
     if (mode === 'required') {
       if (token === undefined || token.length === 0)
         throw new AuthError('auth_required', 'Send Authorization: Bearer <token> (sign in with /auth/challenge and /auth/verify)')
-      return p.authenticate(token).then((auth) => completeContext(route, ex, params, raw, auth))
+      return p.authenticate(token).then((auth) => {
+        // Writes cost the store: each wallet gets its own bucket (reads answer from memory).
+        if ((route.method !== 'GET' || route.rateLimit === 'wallet') && route.rateLimit !== 'exempt') {
+          const wait = walletBuckets.take(auth.sub)
+          if (wait > 0) throw new RateLimitedError('wallet', wait)
+        }
+        return completeContext(route, ex, params, raw, auth)
+      })
+    }
+    // Anonymous work (sign-in, attestation…) is paid for per client address.
+    if (route.rateLimit !== 'exempt') {
+      const wait = clientBuckets.take(ex.remoteAddress)
+      if (wait > 0) throw new RateLimitedError('client', wait)
     }
     if (mode === 'optional' && token !== undefined && token.length > 0) {
       return p.authenticate(token).then(
@@ -397,6 +446,8 @@ export function createHttpServer(p: HttpServerParameters): HttpServer {
         } catch {
           throw new ValidationError('The body is not valid JSON', {}, 'invalid_json')
         }
+        // Before validation: the schema walkers recurse, and a deep enough body overflows them.
+        checkJsonComplexity(parsed, p.jsonLimits)
       }
       body = route.body.parse(parsed)
     }
@@ -422,7 +473,8 @@ export function createHttpServer(p: HttpServerParameters): HttpServer {
       readonly auth: AuthContext | undefined,
     ) {
       this.#ex = ex
-      this.method = ex.incoming.method as HttpMethod
+      // HEAD runs the GET route (the body is dropped when answering).
+      this.method = (ex.incoming.method === 'HEAD' ? 'GET' : ex.incoming.method) as HttpMethod
       this.path = ex.incoming.path
       this.headers = ex.incoming.headers
       this.requestId = ex.requestId
@@ -438,11 +490,24 @@ export function createHttpServer(p: HttpServerParameters): HttpServer {
     }
   }
 
+  const lastUnavailableLog = new Map<string, number>()
+  /** Expected unavailability (no TEE here, store down): a warning without stack, once a minute per code. */
+  function warnUnavailable(code: string, log: Record<string, unknown>, message: string): void {
+    const now = Date.now()
+    if (now - (lastUnavailableLog.get(code) ?? -Infinity) < UNAVAILABLE_LOG_INTERVAL_MS) return
+    lastUnavailableLog.set(code, now)
+    p.logger.warn(log, message)
+  }
+
   return {
     listen(host, port) {
       return new Promise((resolve, reject) => {
-        app.listen(host, port, (socket) => {
-          if (socket === false) return reject(new Error(`cannot listen on ${host}:${port}`))
+        // Exclusive: without it uWS sets SO_REUSEPORT and a second gateway on the same port
+        // starts silently, the kernel then splitting connections (and sign-ins) between them.
+        // The native listen takes (host, port, options, cb); the bundled typings lack that overload.
+        const listen = app.listen.bind(app) as unknown as (h: string, p: number, o: number, cb: (s: us_listen_socket | false) => void) => void
+        listen(host, port, LISTEN_EXCLUSIVE_PORT, (socket) => {
+          if (socket === false) return reject(new PortInUseError(host, port))
           listenSocket = socket
           resolve(uWS.us_socket_local_port(socket as never))
         })
@@ -468,9 +533,20 @@ export function createHttpServer(p: HttpServerParameters): HttpServer {
   }
 }
 
-/** Whether the request carries a body to read (never for GET). */
+/** uSockets' LIBUS_LISTEN_EXCLUSIVE_PORT (no SO_REUSEPORT). */
+const LISTEN_EXCLUSIVE_PORT = 1
+
+/** The listen address is taken (another gateway, or any other program). */
+export class PortInUseError extends Error {
+  override name = 'PortInUseError'
+  constructor(host: string, port: number) {
+    super(`cannot listen on ${host}:${port}: the port is already in use (is another gateway running?); stop it or choose another PORT`)
+  }
+}
+
+/** Whether the request carries a body to read (never for GET or HEAD). */
 function hasBody(incoming: Incoming): boolean {
-  if (incoming.method === 'GET') return false
+  if (incoming.method === 'GET' || incoming.method === 'HEAD') return false
   const length = incoming.headers['content-length']
   const chunked = /chunked/i.test(incoming.headers['transfer-encoding'] ?? '')
   return chunked || (length !== undefined && length !== '0')

@@ -15,6 +15,8 @@ export function loadNativeUws(): typeof uWS {
         'refusing to start on the pure-JS fallback. Use Node 20.x on linux x64/arm64.',
     )
   }
+  // No `uWebSockets: 20` header on every response: it only tells scanners what runs here.
+  uWS._cfg('silent')
   return uWS
 }
 

@@ -1,6 +1,8 @@
 import type { Logger } from 'pino'
 import { z } from 'zod'
 import { AuthError, GatewayError } from '../shared/errors.js'
+import { own } from '../shared/own.js'
+import { RateLimitedError, type TokenBuckets } from './rate-limit.js'
 import { bigintReplacer, decode, encode } from '../store/codec.js'
 import type { EventStore } from '../store/types.js'
 import { toHttpError } from './http-errors.js'
@@ -37,7 +39,15 @@ export interface WebSocketHubParameters {
   maxBuffered?: number
   /** Time allowed for the `auth` frame. Default 5 s. */
   authTimeoutMs?: number
+  now?: () => number
+  /** Per-wallet write budget (the HTTP server's): each command frame (`chat`, `approve`) takes a token. */
+  walletBuckets?: TokenBuckets
 }
+
+/** Close code for a socket whose token is missing, invalid, expired or revoked. */
+export const WS_CLOSE_UNAUTHORIZED = 4401
+/** setTimeout's ceiling (~24.8 days); a longer-lived token is re-checked then. */
+const MAX_TIMER_MS = 2 ** 31 - 1
 
 interface Conn {
   protocol: 'msgpack' | 'json'
@@ -46,6 +56,8 @@ interface Conn {
   pendingToken: string | undefined
   topics: Map<string, AbortController>
   authTimer: NodeJS.Timeout | undefined
+  /** Closes the socket when its token expires (a fresh `auth` frame moves it). */
+  expiryTimer: NodeJS.Timeout | undefined
   closed: boolean
   ws: WebSocket<Conn> | undefined
   /** Frames are handled one after another, so `auth` then `subscribe` sent back to back work. */
@@ -96,6 +108,7 @@ export class WebSocketHub implements WebSocketEndpoint {
           pendingToken: /^bearer /i.test(header) ? header.slice(7).trim() : undefined,
           topics: new Map(),
           authTimer: undefined,
+          expiryTimer: undefined,
           closed: false,
           ws: undefined,
           queue: Promise.resolve(),
@@ -113,7 +126,7 @@ export class WebSocketHub implements WebSocketEndpoint {
           conn.pendingToken = undefined
           conn.queue = conn.queue.then(() => this.#authenticate(conn, token))
         } else {
-          conn.authTimer = setTimeout(() => this.#end(conn, 4401, 'authentication required'), this.#p.authTimeoutMs ?? 5000)
+          conn.authTimer = setTimeout(() => this.#end(conn, WS_CLOSE_UNAUTHORIZED, 'authentication required'), this.#p.authTimeoutMs ?? 5000)
         }
       },
       message: (ws, message, isBinary) => {
@@ -140,6 +153,7 @@ export class WebSocketHub implements WebSocketEndpoint {
         for (const w of conn.drainWaiters) w()
         conn.drainWaiters = []
         if (conn.authTimer !== undefined) clearTimeout(conn.authTimer)
+        if (conn.expiryTimer !== undefined) clearTimeout(conn.expiryTimer)
         for (const c of conn.topics.values()) c.abort()
         conn.topics.clear()
         this.#conns.delete(conn)
@@ -152,29 +166,59 @@ export class WebSocketHub implements WebSocketEndpoint {
     for (const conn of [...this.#conns]) this.#end(conn, 1001, 'server shutting down')
   }
 
+  /**
+   * A session token was revoked (logout, here or on another process: the revocation feed
+   * reaches every process): sockets authenticated with it are closed with 4401.
+   */
+  revoked(jti: string): void {
+    for (const conn of this.#conns) if (conn.auth?.jti === jti) this.#end(conn, WS_CLOSE_UNAUTHORIZED, 'token revoked')
+  }
+
   async #authenticate(conn: Conn, token: string): Promise<void> {
     try {
-      conn.auth = await this.#p.authenticate(token)
+      const auth = await this.#p.authenticate(token)
+      if (conn.auth !== undefined && conn.auth.sub !== auth.sub) {
+        // Topics were authorised for the first wallet: a socket never changes hands.
+        this.#send(conn, { type: 'error', error: 'forbidden', message: 'A fresh token must be for the same wallet' })
+        return
+      }
+      conn.auth = auth
       if (conn.authTimer !== undefined) clearTimeout(conn.authTimer)
-      this.#send(conn, { type: 'ack', of: 'auth', walletAddress: conn.auth.address })
+      this.#expireAt(conn, auth.exp * 1000)
+      this.#send(conn, { type: 'ack', of: 'auth', walletAddress: auth.address, expiresAt: auth.exp * 1000 })
     } catch {
-      this.#end(conn, 4401, 'invalid token')
+      // A failed refresh leaves the current token (and its expiry) in force; a failed first auth closes.
+      if (conn.auth === undefined) this.#end(conn, WS_CLOSE_UNAUTHORIZED, 'invalid token')
+      else this.#send(conn, { type: 'error', error: 'token_invalid', message: 'The fresh token was refused; the current one stays until it expires' })
     }
+  }
+
+  /** The socket lives no longer than its token: closed with 4401 at `expiresAtMs`. */
+  #expireAt(conn: Conn, expiresAtMs: number): void {
+    if (conn.expiryTimer !== undefined) clearTimeout(conn.expiryTimer)
+    const left = expiresAtMs - (this.#p.now?.() ?? Date.now())
+    conn.expiryTimer = setTimeout(
+      () => (left > MAX_TIMER_MS ? this.#expireAt(conn, expiresAtMs) : this.#end(conn, WS_CLOSE_UNAUTHORIZED, 'token expired')),
+      Math.max(0, Math.min(left, MAX_TIMER_MS)),
+    )
+    conn.expiryTimer.unref()
   }
 
   async #onFrame(conn: Conn, raw: unknown): Promise<void> {
     const id = typeof raw === 'object' && raw !== null ? (raw as { id?: unknown }).id : undefined
     try {
       const type = typeof raw === 'object' && raw !== null ? (raw as { type?: unknown }).type : undefined
-      const command = typeof type === 'string' ? this.#p.commands?.[type] : undefined
+      const command = typeof type === 'string' && this.#p.commands !== undefined ? own(this.#p.commands, type) : undefined
       if (command !== undefined) {
         if (conn.auth === undefined) throw new AuthError('auth_required', 'Authenticate first')
+        const wait = this.#p.walletBuckets?.take(conn.auth.sub) ?? 0
+        if (wait > 0) throw new RateLimitedError('wallet', wait)
         await command(this.#client(conn), raw as Record<string, unknown>)
         return
       }
       const frame = clientFrame.parse(raw)
       if (frame.type === 'auth') {
-        if (conn.auth !== undefined) throw new GatewayError('already_authenticated', 'Already authenticated')
+        // Also when authenticated: a fresh token for the same wallet extends the socket's life.
         await this.#authenticate(conn, frame.token)
         return
       }

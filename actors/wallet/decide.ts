@@ -1,5 +1,6 @@
 import type { SnapshotFrom } from 'xstate'
 import { DomainError } from '../../shared/errors.js'
+import { own, setOwn, UNSTORABLE_NAME } from '../../shared/own.js'
 import type { DecideContext } from '../runtime/types.js'
 import type { LedgerCommand, WalletCommand } from './commands.js'
 import type { BudgetSet, SpendReserved, WalletEvent } from './events.js'
@@ -39,7 +40,8 @@ export function decide(state: WalletSnapshot, command: WalletCommand, ctx: Decid
       if (state.value === 'unregistered') return new DomainError('wallet_not_registered', 'Sign in before changing settings')
       const changed: Record<string, unknown> = {}
       for (const [key, value] of Object.entries(command.patch)) {
-        if (JSON.stringify(state.context.settings[key]) !== JSON.stringify(value)) changed[key] = value
+        if (key === UNSTORABLE_NAME) return new DomainError('invalid_request', `settings key "${UNSTORABLE_NAME}" is reserved`)
+        if (JSON.stringify(own(state.context.settings, key)) !== JSON.stringify(value)) setOwn(changed, key, value)
       }
       if (Object.keys(changed).length === 0) return []
       return [{ type: 'SettingsUpdated', data: { patch: changed, at } }]
@@ -76,7 +78,7 @@ function decideLedger(l: Ledger, c: LedgerCommand, now: Date, at: string): Walle
       return reserve(l, c, now, at)
 
     case 'SettleSpend': {
-      const r = l.reservations[c.reservationId]
+      const r = own(l.reservations, c.reservationId)
       if (r === undefined) {
         const closed = closedStatus(l, c.reservationId)
         if (closed === 'settled') return []
@@ -104,7 +106,7 @@ function decideLedger(l: Ledger, c: LedgerCommand, now: Date, at: string): Walle
     }
 
     case 'ReleaseSpend': {
-      const r = l.reservations[c.reservationId]
+      const r = own(l.reservations, c.reservationId)
       if (r === undefined) return []
       return [{ type: 'SpendReleased', data: { reservationId: c.reservationId, agentId: r.agentId, reason: c.reason, at } }]
     }
@@ -120,7 +122,8 @@ function decideLedger(l: Ledger, c: LedgerCommand, now: Date, at: string): Walle
     }
 
     case 'SetBudget': {
-      const prev = l.budgets[c.agentId] ?? { daily: null, weekly: null, monthly: null, minimumBalance: null }
+      if (c.agentId === UNSTORABLE_NAME) return invalid(`agentId "${UNSTORABLE_NAME}" is reserved`)
+      const prev = own(l.budgets, c.agentId) ?? { daily: null, weekly: null, monthly: null, minimumBalance: null }
       const next = {
         daily: c.daily === undefined ? prev.daily : c.daily,
         weekly: c.weekly === undefined ? prev.weekly : c.weekly,
@@ -135,15 +138,16 @@ function decideLedger(l: Ledger, c: LedgerCommand, now: Date, at: string): Walle
     }
 
     case 'RequestWithdrawal': {
-      const existing = l.withdrawalKeys[c.idempotencyKey]
+      if (c.idempotencyKey === UNSTORABLE_NAME) return invalid(`idempotencyKey "${UNSTORABLE_NAME}" is reserved`)
+      const existing = own(l.withdrawalKeys, c.idempotencyKey)
       if (existing !== undefined) {
-        const w = l.withdrawals[existing]
+        const w = own(l.withdrawals, existing)
         if (w !== undefined && w.amount === c.amount && w.to.toLowerCase() === c.to.toLowerCase()) return []
         return new DomainError('idempotency_key_reused', 'This idempotency key was used for a different withdrawal', {
           details: { idempotencyKey: c.idempotencyKey },
         })
       }
-      if (l.withdrawals[c.withdrawalId] !== undefined) return []
+      if (own(l.withdrawals, c.withdrawalId) !== undefined) return []
       const refusal = checkWithdrawal({
         limits: c.limits,
         to: c.to,
@@ -169,26 +173,26 @@ function decideLedger(l: Ledger, c: LedgerCommand, now: Date, at: string): Walle
     }
 
     case 'WithdrawalBroadcast': {
-      const w = l.withdrawals[c.withdrawalId]
+      const w = own(l.withdrawals, c.withdrawalId)
       if (w === undefined) return unknownWithdrawal(c.withdrawalId)
       if (w.status !== 'requested') return []
       return [{ type: 'WithdrawalBroadcast', data: { withdrawalId: c.withdrawalId, txHash: c.txHash, at } }]
     }
     case 'WithdrawalConfirmed': {
-      const w = l.withdrawals[c.withdrawalId]
+      const w = own(l.withdrawals, c.withdrawalId)
       if (w === undefined) return unknownWithdrawal(c.withdrawalId)
       if (!isInFlight(w)) return []
       return [{ type: 'WithdrawalConfirmed', data: { withdrawalId: c.withdrawalId, txHash: c.txHash, blockNumber: c.blockNumber, at } }]
     }
     case 'WithdrawalFailed': {
-      const w = l.withdrawals[c.withdrawalId]
+      const w = own(l.withdrawals, c.withdrawalId)
       if (w === undefined) return unknownWithdrawal(c.withdrawalId)
       if (!isInFlight(w)) return []
       return [{ type: 'WithdrawalFailed', data: { withdrawalId: c.withdrawalId, reason: c.reason, at } }]
     }
 
     case 'RequestSettlement': {
-      if (l.settlements[c.settlementId] !== undefined || l.depositIndex === null) return []
+      if (own(l.settlements, c.settlementId) !== undefined || l.depositIndex === null) return []
       const unswept = l.unsettledSpend - l.sweeping
       // Never sweep more than the address holds beyond in-flight transfers out.
       const holds = l.onChainBalance - l.sweeping - l.pendingWithdrawals
@@ -198,19 +202,19 @@ function decideLedger(l: Ledger, c: LedgerCommand, now: Date, at: string): Walle
       return [{ type: 'SettlementRequested', data: { settlementId: c.settlementId, amount, depositIndex: l.depositIndex, at } }]
     }
     case 'SettlementBroadcast': {
-      const s = l.settlements[c.settlementId]
+      const s = own(l.settlements, c.settlementId)
       if (s === undefined) return unknownSettlement(c.settlementId)
       if (s.status !== 'requested') return []
       return [{ type: 'SettlementBroadcast', data: { settlementId: c.settlementId, txHash: c.txHash, at } }]
     }
     case 'SettlementConfirmed': {
-      const s = l.settlements[c.settlementId]
+      const s = own(l.settlements, c.settlementId)
       if (s === undefined) return unknownSettlement(c.settlementId)
       if (!isInFlight(s)) return []
       return [{ type: 'SettlementConfirmed', data: { settlementId: c.settlementId, txHash: c.txHash, blockNumber: c.blockNumber, at } }]
     }
     case 'SettlementFailed': {
-      const s = l.settlements[c.settlementId]
+      const s = own(l.settlements, c.settlementId)
       if (s === undefined) return unknownSettlement(c.settlementId)
       if (!isInFlight(s)) return []
       return [{ type: 'SettlementFailed', data: { settlementId: c.settlementId, reason: c.reason, at } }]
@@ -219,13 +223,14 @@ function decideLedger(l: Ledger, c: LedgerCommand, now: Date, at: string): Walle
 }
 
 function reserve(l: Ledger, c: Extract<LedgerCommand, { type: 'ReserveSpend' }>, now: Date, at: string): WalletEvent[] | DomainError {
-  const open = l.reservations[c.reservationId]
+  const open = own(l.reservations, c.reservationId)
   if (open !== undefined) {
     if (open.agentId === c.agentId && open.amount === c.amount) return []
     return new DomainError('idempotency_key_reused', 'This reservation id was used for a different reservation', {
       details: { reservationId: c.reservationId },
     })
   }
+  if (c.agentId === UNSTORABLE_NAME || c.reservationId === UNSTORABLE_NAME) return invalid(`"${UNSTORABLE_NAME}" is reserved`)
   // Already settled or released: a retried reserve must not hold the money again.
   if (closedStatus(l, c.reservationId) !== undefined) return []
   if (c.amount <= 0n) return invalid('reservation amount must be positive')
@@ -239,7 +244,7 @@ function reserve(l: Ledger, c: Extract<LedgerCommand, { type: 'ReserveSpend' }>,
     return new DomainError('insufficient_balance', 'Insufficient balance for this request', {
       details: { limit: 'balance', ...base, spendable: str(max0(spendable)), available: str(availableBalance(l)) },
     })
-  const budget = l.budgets[c.agentId]
+  const budget = own(l.budgets, c.agentId)
   if (budget !== undefined) {
     if (budget.minimumBalance !== null && spendable - hold < budget.minimumBalance)
       return new DomainError('insufficient_balance', 'This request would take the wallet below its minimum balance', {

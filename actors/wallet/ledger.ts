@@ -1,3 +1,4 @@
+import { own, setOwn } from '../../shared/own.js'
 import type { LedgerEvent } from './events.js'
 import { WINDOW_KINDS, windowKey, type WindowKind } from './windows.js'
 
@@ -201,8 +202,8 @@ export function spendableBalance(l: Ledger): bigint {
 
 /** True when the deposit `${txHash}:${logIndex}` is already counted. */
 export function hasDeposit(l: Ledger, key: string): boolean {
-  if (l.deposits[key] !== undefined) return true
-  for (let i = l.depositArchive.length - 1; i >= 0; i--) if (l.depositArchive[i]![key] !== undefined) return true
+  if (own(l.deposits, key) !== undefined) return true
+  for (let i = l.depositArchive.length - 1; i >= 0; i--) if (own(l.depositArchive[i]!, key) !== undefined) return true
   return false
 }
 
@@ -210,7 +211,7 @@ export function hasDeposit(l: Ledger, key: string): boolean {
 export function closedStatus(l: Ledger, reservationId: string): 'settled' | 'released' | undefined {
   // Newest first: retries come soon after the original.
   for (let i = l.closed.length - 1; i >= 0; i--) {
-    const s = l.closed[i]!.ids[reservationId]
+    const s = own(l.closed[i]!.ids, reservationId)
     if (s !== undefined) return s
   }
   return undefined
@@ -218,7 +219,7 @@ export function closedStatus(l: Ledger, reservationId: string): 'settled' | 'rel
 
 /** Settled spend of an agent in the window of `kind` containing `now` (0 when that window saw none). */
 export function windowSpent(l: Ledger, agentId: string, kind: WindowKind, now: Date): bigint {
-  const w = l.windows[agentId]?.[kind]
+  const w = own(l.windows, agentId)?.[kind]
   return w !== undefined && w.key === windowKey(kind, now) ? w.spent : 0n
 }
 
@@ -265,7 +266,7 @@ function addToWindows(prev: AgentWindows | undefined, at: Date, amount: bigint):
 function withoutKey<T>(rec: Record<string, T>, key: string): Record<string, T> {
   // A plain loop: rest-destructuring with a computed key is several times slower in V8.
   const out: Record<string, T> = {}
-  for (const k in rec) if (k !== key) out[k] = rec[k]!
+  for (const k of Object.keys(rec)) if (k !== key) setOwn(out, k, rec[k]!)
   return out
 }
 
@@ -297,7 +298,7 @@ export function evolveLedger(l: Ledger, event: LedgerEvent): Ledger {
     }
     case 'SpendReserved': {
       const d = event.data
-      if (l.reservations[d.reservationId] !== undefined) return l
+      if (own(l.reservations, d.reservationId) !== undefined) return l
       const r: Reservation = { agentId: d.agentId, amount: d.amount, hold: d.hold, reservedAt: d.at, expiresAt: d.expiresAt }
       if (d.purpose !== undefined) r.purpose = d.purpose
       if (d.onChainPayment === true) r.onChainPayment = true
@@ -305,9 +306,9 @@ export function evolveLedger(l: Ledger, event: LedgerEvent): Ledger {
     }
     case 'SpendSettled': {
       const d = event.data
-      const r = l.reservations[d.reservationId]
+      const r = own(l.reservations, d.reservationId)
       if (r === undefined) return l
-      const prev = l.agentSpends[d.agentId]?.totalSpent ?? 0n
+      const prev = own(l.agentSpends, d.agentId)?.totalSpent ?? 0n
       const onChain = d.paidOnChain
       return {
         ...l,
@@ -318,7 +319,7 @@ export function evolveLedger(l: Ledger, event: LedgerEvent): Ledger {
         closed: close(l, d.reservationId, 'settled', d.at),
         unsettledSpend: onChain === undefined ? l.unsettledSpend + d.amount : l.unsettledSpend,
         agentSpends: { ...l.agentSpends, [d.agentId]: { totalSpent: prev + d.amount } },
-        windows: { ...l.windows, [d.agentId]: addToWindows(l.windows[d.agentId], new Date(d.at), d.amount) },
+        windows: { ...l.windows, [d.agentId]: addToWindows(own(l.windows, d.agentId), new Date(d.at), d.amount) },
         totals: {
           ...l.totals,
           settled: l.totals.settled + d.amount,
@@ -329,7 +330,7 @@ export function evolveLedger(l: Ledger, event: LedgerEvent): Ledger {
     }
     case 'SpendReleased': {
       const d = event.data
-      const r = l.reservations[d.reservationId]
+      const r = own(l.reservations, d.reservationId)
       if (r === undefined) return l
       return {
         ...l,
@@ -348,7 +349,7 @@ export function evolveLedger(l: Ledger, event: LedgerEvent): Ledger {
     }
     case 'WithdrawalRequested': {
       const d = event.data
-      if (l.withdrawals[d.withdrawalId] !== undefined) return l
+      if (own(l.withdrawals, d.withdrawalId) !== undefined) return l
       const w: WithdrawalRecord = {
         withdrawalId: d.withdrawalId,
         idempotencyKey: d.idempotencyKey,
@@ -366,14 +367,14 @@ export function evolveLedger(l: Ledger, event: LedgerEvent): Ledger {
       }
     }
     case 'WithdrawalBroadcast': {
-      const w = l.withdrawals[event.data.withdrawalId]
+      const w = own(l.withdrawals, event.data.withdrawalId)
       if (w === undefined || w.status !== 'requested') return l
       const next: WithdrawalRecord = { ...w, status: 'broadcast', txHash: event.data.txHash, updatedAt: event.data.at }
       return { ...l, withdrawals: { ...l.withdrawals, [w.withdrawalId]: next } }
     }
     case 'WithdrawalConfirmed': {
       const d = event.data
-      const w = l.withdrawals[d.withdrawalId]
+      const w = own(l.withdrawals, d.withdrawalId)
       if (w === undefined || !isInFlight(w)) return l
       const next: WithdrawalRecord = { ...w, status: 'confirmed', txHash: d.txHash, blockNumber: d.blockNumber, updatedAt: d.at }
       return {
@@ -386,26 +387,26 @@ export function evolveLedger(l: Ledger, event: LedgerEvent): Ledger {
     }
     case 'WithdrawalFailed': {
       const d = event.data
-      const w = l.withdrawals[d.withdrawalId]
+      const w = own(l.withdrawals, d.withdrawalId)
       if (w === undefined || !isInFlight(w)) return l
       const next: WithdrawalRecord = { ...w, status: 'failed', reason: d.reason, updatedAt: d.at }
       return { ...l, withdrawals: { ...l.withdrawals, [w.withdrawalId]: next }, pendingWithdrawals: l.pendingWithdrawals - w.amount }
     }
     case 'SettlementRequested': {
       const d = event.data
-      if (l.settlements[d.settlementId] !== undefined) return l
+      if (own(l.settlements, d.settlementId) !== undefined) return l
       const s: SettlementRecord = { settlementId: d.settlementId, amount: d.amount, status: 'requested', requestedAt: d.at, updatedAt: d.at }
       return { ...l, settlements: { ...l.settlements, [d.settlementId]: s }, sweeping: l.sweeping + d.amount }
     }
     case 'SettlementBroadcast': {
-      const s = l.settlements[event.data.settlementId]
+      const s = own(l.settlements, event.data.settlementId)
       if (s === undefined || s.status !== 'requested') return l
       const next: SettlementRecord = { ...s, status: 'broadcast', txHash: event.data.txHash, updatedAt: event.data.at }
       return { ...l, settlements: { ...l.settlements, [s.settlementId]: next } }
     }
     case 'SettlementConfirmed': {
       const d = event.data
-      const s = l.settlements[d.settlementId]
+      const s = own(l.settlements, d.settlementId)
       if (s === undefined || !isInFlight(s)) return l
       const next: SettlementRecord = { ...s, status: 'confirmed', txHash: d.txHash, blockNumber: d.blockNumber, updatedAt: d.at }
       return {
@@ -419,7 +420,7 @@ export function evolveLedger(l: Ledger, event: LedgerEvent): Ledger {
     }
     case 'SettlementFailed': {
       const d = event.data
-      const s = l.settlements[d.settlementId]
+      const s = own(l.settlements, d.settlementId)
       if (s === undefined || !isInFlight(s)) return l
       const next: SettlementRecord = { ...s, status: 'failed', reason: d.reason, updatedAt: d.at }
       return { ...l, settlements: { ...l.settlements, [s.settlementId]: next }, sweeping: l.sweeping - s.amount }

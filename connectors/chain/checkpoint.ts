@@ -1,5 +1,5 @@
 import type { EventStore } from '../../store/types.js'
-import type { DepositWatcherCheckpoint } from './deposit-watcher.js'
+import type { DepositWatcherCheckpoint, DepositWatcherStart } from './deposit-watcher.js'
 import type { Hex } from './types.js'
 
 export interface EventStoreCheckpointParameters {
@@ -18,8 +18,9 @@ export interface EventStoreCheckpointParameters {
  * the stream grows by at most one event per interval.
  */
 export function eventStoreCheckpoint(p: EventStoreCheckpointParameters): {
-  load(): Promise<DepositWatcherCheckpoint | undefined>
+  load(): Promise<DepositWatcherCheckpoint | DepositWatcherStart | undefined>
   save(cp: DepositWatcherCheckpoint): Promise<void>
+  saveStart(start: DepositWatcherStart): Promise<void>
 } {
   const minInterval = p.minIntervalMs ?? 60_000
   const now = p.now ?? Date.now
@@ -28,6 +29,7 @@ export function eventStoreCheckpoint(p: EventStoreCheckpointParameters): {
     async load() {
       const [last] = await p.store.readStream(p.streamId, { direction: 'backwards', maxCount: 1 })
       if (!last) return undefined
+      if (last.type === 'ChainWatchStarted') return { startBlock: BigInt((last.data as { startBlock: bigint }).startBlock) }
       const d = last.data as { blockNumber: bigint; blockHash: Hex }
       return { blockNumber: BigInt(d.blockNumber), blockHash: d.blockHash }
     },
@@ -38,6 +40,10 @@ export function eventStoreCheckpoint(p: EventStoreCheckpointParameters): {
         expectedRevision: 'any',
       })
       lastSaved = t
+    },
+    async saveStart(start) {
+      // Never throttled: it is written once, before the first range is scanned.
+      await p.store.append(p.streamId, [{ type: 'ChainWatchStarted', data: { startBlock: start.startBlock } }], { expectedRevision: 'any' })
     },
   }
 }

@@ -8,6 +8,11 @@ export interface DepositWatcherCheckpoint {
   blockHash: Hex
 }
 
+/** Where a fresh watcher (no checkpoint yet) starts scanning: recorded before its first scan. */
+export interface DepositWatcherStart {
+  startBlock: bigint
+}
+
 export interface StartDepositWatcherParameters {
   publicClient: PublicClient<Transport, Chain>
   usdcAddress: Address
@@ -17,9 +22,12 @@ export interface StartDepositWatcherParameters {
   confirmations: number
   /** CHAIN_POLL_MS */
   pollMs: number
-  /** First block to scan when there is no checkpoint (default: the current confirmed head + 1). */
+  /** First block to scan when there is no checkpoint (default: the current confirmed head + 1, or 0 on a chain younger than `confirmations`). */
   fromBlock?: bigint
-  loadCheckpoint: () => Promise<DepositWatcherCheckpoint | undefined>
+  /** The newest checkpoint, or the pinned start of a watcher that has not completed a range yet. */
+  loadCheckpoint: () => Promise<DepositWatcherCheckpoint | DepositWatcherStart | undefined>
+  /** Records the start block durably, once, at the first head read (so a restart can never skip ahead of it). */
+  saveStart?: (start: DepositWatcherStart) => Promise<void>
   /** Called after every range whose deposits and balances were all delivered. */
   saveCheckpoint: (cp: DepositWatcherCheckpoint) => Promise<void>
   /** A confirmed incoming USDC transfer. May be called again for the same (txHash, logIndex) after a crash: be idempotent. */
@@ -103,17 +111,30 @@ export function startDepositWatcher(p: StartDepositWatcherParameters): DepositWa
 
   async function scan(): Promise<{ scannedTo: bigint | undefined; deposits: number }> {
     if (!loaded) {
-      checkpoint = await p.loadCheckpoint()
+      const resume = await p.loadCheckpoint()
+      if (resume !== undefined && 'startBlock' in resume) nextBlock = resume.startBlock
+      else if (resume !== undefined) (checkpoint = resume, (nextBlock = resume.blockNumber + 1n))
       loaded = true
     }
     const head = await p.publicClient.getBlockNumber({ cacheTime: 0 })
-    if (head < confirmations) return { scannedTo: checkpoint?.blockNumber, deposits: 0 }
+    // Negative on a chain younger than the confirmation depth: nothing is confirmed yet.
     const safe = head - confirmations
+    const map = p.addresses()
 
-    nextBlock ??= checkpoint ? checkpoint.blockNumber + 1n : (p.fromBlock ?? safe + 1n)
+    if (nextBlock === undefined) {
+      // First head read ever. Addresses may already have been handed out (the RPC was down at
+      // first start, or the chain was configured later) and hold deposits from before the
+      // start block: their balance is read at the confirmed head before the start is pinned.
+      // Everything after the start is scanned, so no deposit is ever missed. (A caller that
+      // names `fromBlock` vouches that nothing before it matters.)
+      const start = p.fromBlock ?? (safe >= 0n ? safe + 1n : 0n)
+      if (p.fromBlock === undefined && safe >= 0n) await reportBalances(map.keys(), safe, map)
+      await p.saveStart?.({ startBlock: start })
+      nextBlock = start
+      known = new Set(map.keys())
+    }
     let cursor: bigint = nextBlock
 
-    const map = p.addresses()
     let deepReorg = false
     if (checkpoint) {
       const block = await p.publicClient.getBlock({ blockNumber: checkpoint.blockNumber }).catch(() => undefined)

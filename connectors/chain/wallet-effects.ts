@@ -2,6 +2,7 @@ import { BaseError, ContractFunctionRevertedError, getAddress } from 'viem'
 import type { EffectHandler } from '../../actors/runtime/types.js'
 import type { WalletCommand } from '../../actors/wallet/commands.js'
 import { isInFlight } from '../../actors/wallet/ledger.js'
+import { own } from '../../shared/own.js'
 import type { BroadcastSettlementParams, BroadcastWithdrawalParams, WalletContext } from '../../actors/wallet/machine.js'
 import { AuthorizationCanceledError, type ChainConnector } from './create-chain-port.js'
 import type { DepositWatcherCheckpoint, StartDepositWatcherParameters } from './deposit-watcher.js'
@@ -171,13 +172,13 @@ export function createWalletChainEffects(p: WalletChainEffectsParameters) {
         const send: Send = (c) => actors.send(w.walletId, c)
         if (ledger.depositIndex === null) return
         if (w.kind === 'withdrawal') {
-          const r = ledger.withdrawals[w.id]
+          const r = own(ledger.withdrawals, w.id)
           if (!r || !isInFlight(r)) return
           await drive(w.walletId, { kind: 'withdrawal', id: w.id, depositIndex: ledger.depositIndex, to: getAddress(r.to), amount: r.amount }, send).catch(
             () => undefined,
           )
         } else {
-          const r = ledger.settlements[w.id]
+          const r = own(ledger.settlements, w.id)
           if (!r || !isInFlight(r)) return
           await drive(w.walletId, { kind: 'settlement', id: w.id, depositIndex: ledger.depositIndex, to: treasury, amount: r.amount }, send).catch(
             () => undefined,

@@ -139,6 +139,7 @@ export function createChain(p: CreateChainParameters): Chain {
         ...(p.fromBlock === undefined ? {} : { fromBlock: p.fromBlock }),
         loadCheckpoint: checkpoint.load,
         saveCheckpoint: checkpoint.save,
+        saveStart: checkpoint.saveStart,
         ...depositWatcherSink(wallets),
         log,
       })

@@ -1,6 +1,7 @@
 import { z } from 'zod'
 import type { RevocationList } from '../../auth/revocations.js'
 import type { SignIn } from '../../auth/sign-in.js'
+import { MAX_CHALLENGE_NONCE_CHARS } from '../../auth/signed-challenges.js'
 import { json, type Route } from '../route.js'
 
 export interface AuthRoutesDeps {
@@ -16,7 +17,7 @@ const verifyBody = z.object({
     .string()
     .regex(/^0x[0-9a-fA-F]{130}$/, 'must be a 65-byte 0x-prefixed hex signature')
     .transform((s) => s as `0x${string}`),
-  nonce: z.string().min(1).max(128),
+  nonce: z.string().min(1).max(MAX_CHALLENGE_NONCE_CHARS),
 })
 
 const challengeQuery = z.object({ address: z.string().max(64).optional() }).passthrough()

@@ -26,6 +26,8 @@ export function systemRoutes(deps: SystemRoutesDeps): Route[] {
       method: 'GET',
       path: '/health',
       auth: 'none',
+      // Probed by load balancers and scrapers; costs nothing durable.
+      rateLimit: 'exempt',
       handler: async () => {
         const storeHealth = (await deps.store.health?.().catch((e: unknown) => ({ ok: false, reason: String(e) }))) ?? { ok: true }
         const position = !storeHealth.ok
@@ -53,6 +55,8 @@ export function systemRoutes(deps: SystemRoutesDeps): Route[] {
       method: 'GET',
       path: '/metrics',
       auth: 'none',
+      // Probed by load balancers and scrapers; costs nothing durable.
+      rateLimit: 'exempt',
       handler: async () => {
         deps.beforeScrape?.()
         const text = await deps.metrics.registry.metrics()

@@ -109,6 +109,8 @@ export function vaultRoutes(deps: VaultRoutesDeps): Route[] {
     {
       method: 'GET',
       path: '/wallet/provider-vault/derive-challenge',
+      // Each challenge is a durable nonce record: paid for from the wallet's write bucket.
+      rateLimit: 'wallet',
       handler: async (ctx) => json(await vault.deriveChallenge(ctx.auth!.sub)),
     },
     {

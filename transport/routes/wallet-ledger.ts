@@ -9,6 +9,8 @@ import type { DepositAddressRow } from '../../projections/deposit-addresses.js'
 import type { TransactionRow } from '../../projections/wallet-transactions.js'
 import { DomainError, ForbiddenError, UnavailableError } from '../../shared/errors.js'
 import { exportRecord, type ExportFormat } from '../../ledger-log/export-format.js'
+import { own, setOwn } from '../../shared/own.js'
+import { toTaggedJson } from '../../store/codec.js'
 import type { EventStore, RecordedEvent } from '../../store/types.js'
 import { json, type Route, type ResponseSink } from '../route.js'
 
@@ -66,9 +68,7 @@ export function formatUsd(atomicUnits: bigint): string {
 /** Per-agent budgets with what is spent (settled in the window), held and left (API.md §14). */
 export function budgetsView(l: Ledger, now: Date): Record<string, unknown> {
   const out: Record<string, unknown> = {}
-  const agents = new Set([...Object.keys(l.budgets)])
-  for (const agentId of agents) {
-    const b = l.budgets[agentId]!
+  for (const [agentId, b] of Object.entries(l.budgets)) {
     const held = agentReserved(l, agentId)
     const view: Record<string, unknown> = { minimumBalance: b.minimumBalance === null ? null : b.minimumBalance.toString() }
     for (const kind of WINDOW_KINDS) {
@@ -86,7 +86,7 @@ export function budgetsView(l: Ledger, now: Date): Record<string, unknown> {
               resetsAt: windowEnd(kind, now).toISOString(),
             }
     }
-    out[agentId] = view
+    setOwn(out, agentId, view)
   }
   return out
 }
@@ -135,7 +135,7 @@ export function walletLedgerRoutes(deps: WalletLedgerRoutesDeps): Route[] {
         const l = (await deps.wallets.read(wallet)).snapshot.context.ledger
         const available = availableBalance(l)
         const agentSpends: Record<string, { totalSpent: string }> = {}
-        for (const [agentId, s] of Object.entries(l.agentSpends)) agentSpends[agentId] = { totalSpent: s.totalSpent.toString() }
+        for (const [agentId, s] of Object.entries(l.agentSpends)) setOwn(agentSpends, agentId, { totalSpent: s.totalSpent.toString() })
         const minimumDeposit = deps.minimumDeposit ?? 1_000_000n
         return json({
           walletAddress: ctx.auth!.address,
@@ -198,7 +198,7 @@ export function walletLedgerRoutes(deps: WalletLedgerRoutesDeps): Route[] {
         }
         const { snapshot } = await deps.wallets.send(ctx.auth!.sub, { type: 'SetBudget', agentId, ...patch })
         const view = budgetsView(snapshot.context.ledger, now())
-        return json({ agentId, budget: view[agentId] ?? { daily: null, weekly: null, monthly: null, minimumBalance: null } })
+        return json({ agentId, budget: own(view, agentId) ?? { daily: null, weekly: null, monthly: null, minimumBalance: null } })
       },
     },
     {
@@ -224,7 +224,7 @@ export function walletLedgerRoutes(deps: WalletLedgerRoutesDeps): Route[] {
             destinationIsDepositAddress: isDeposit || (deposit !== undefined && deposit.address.toLowerCase() === to.toLowerCase()),
           })
           const l = result.snapshot.context.ledger
-          const w = l.withdrawals[l.withdrawalKeys[ctx.body.idempotencyKey] ?? '']!
+          const w = own(l.withdrawals, own(l.withdrawalKeys, ctx.body.idempotencyKey) ?? '')!
           return json(withdrawalView(w), result.events.length > 0 ? 201 : 200)
         } catch (error) {
           // One code, two statuses: rates pass again later (429), amount/destination never do (422).
