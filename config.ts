@@ -83,6 +83,13 @@ export const configSchema = z.object({
   /** Extra folders of agent definition files (comma-separated), besides the shipped agents. */
   AGENTS_DIRS: csv.default([]),
 
+  /** Canvas: nodes of one run executing at once. */
+  CANVAS_MAX_PARALLEL: int(1, 64).default(4),
+  /** Canvas: a node's time limit unless its data.timeoutMs says otherwise (approval gates wait without limit). */
+  CANVAS_NODE_TIMEOUT_MS: int(100).default(300_000),
+  /** Canvas: agent-team-orchestrator nodes (team mode). */
+  CANVAS_TEAM_MODE: bool.default(false),
+
   ATTESTATION_PROVIDER: z.enum(['auto', 'configfs-tsm', 'none']).default('auto'),
   TSM_REPORT_DIR: z.string().default('/sys/kernel/config/tsm/report'),
   SNP_CERTS_DIR: z.string().optional(),

@@ -42,6 +42,8 @@ import { vaultRoutes } from './transport/routes/vault.js'
 import { createWorkerPool } from './workers/pool.js'
 import { createChat } from './actors/session/wiring.js'
 import { chatFrameHandlers } from './transport/routes/chat-frames.js'
+import { createCanvas, readArtifact } from './actors/canvas/wiring.js'
+import { canvasRoutes, canvasTopic } from './transport/routes/canvas.js'
 
 export interface Gateway {
   port: number
@@ -155,9 +157,30 @@ export async function startGateway(config: Config, options: StartGatewayOptions 
   })
   // Turns a previous process left running are marked interrupted and billed by the stated rule.
   await chat.recover()
+  // Canvas runs: a run actor per run; node effects reuse chat's billing, vault and MCP executor.
+  const canvas = createCanvas({
+    config,
+    dataDir,
+    store,
+    ...(snapshots === undefined ? {} : { snapshots }),
+    snapshotEvery: config.SNAPSHOT_EVERY,
+    logger,
+    wallets,
+    vault,
+    pool,
+    ...(chat.mcp === undefined ? {} : { mcp: chat.mcp }),
+  })
   const startedAt = new Date()
   const routes: Route[] = [
     ...chat.routes,
+    ...canvasRoutes({
+      canvas: canvas.service,
+      store,
+      live,
+      projections: canvas.projections,
+      readArtifact: (runId, name) => readArtifact(canvas.artifactsDir, runId, name),
+      getProviderKey: (address, provider) => vault.getProviderKey(address, provider),
+    }),
     ...systemRoutes({
       store,
       metrics,
@@ -194,7 +217,7 @@ export async function startGateway(config: Config, options: StartGatewayOptions 
     live,
     logger,
     metrics,
-    topics: [walletTopic, chat.topic],
+    topics: [walletTopic, chat.topic, canvasTopic(canvas.service)],
     authenticate,
     commands: chatFrameHandlers({ sessions: chat.sessions, beginChat: chat.beginChat }),
   })
@@ -208,6 +231,8 @@ export async function startGateway(config: Config, options: StartGatewayOptions 
     websocket,
   })
   const port = await server.listen(config.HOST, config.PORT)
+  // Unfinished canvas runs resume once the server is up (their nodes may call back into it, e.g. MCP's JWKS).
+  void canvas.recover().catch((err: unknown) => logger.error({ err }, 'canvas recovery failed'))
   if (config.PUBLIC_URL === undefined) publicUrl = `http://${config.HOST}:${port}`
   // Cross-gateway trust as a peer would see it (needs the final URL); repeated hourly for rotations.
   await attestation.service.selfCheck()
@@ -229,6 +254,7 @@ export async function startGateway(config: Config, options: StartGatewayOptions 
         await server.close(config.SHUTDOWN_GRACE_MS)
         stopLedgerTimers()
         chat.close()
+        await canvas.close()
         await chain.stop()
         await projections.close()
         await live.stop()

@@ -59,10 +59,11 @@ function advance(state: RunContext, events: CanvasEvent[], ctx: DecideContext): 
   if (failedIds.length === 0) {
     const results: Record<string, unknown> = {}
     for (const n of s.graph.nodes) results[n.id] = s.nodes[n.id]!.result
-    push({ type: 'RunCompleted', data: { results, at } })
+    push({ type: 'RunCompleted', data: { results, logs: [...s.logs, 'run completed'], at } })
   } else {
     const first = failedIds.find((id) => s.nodes[id]!.error?.startsWith('Upstream node') !== true) ?? failedIds[0]!
-    push({ type: 'RunFailed', data: { error: `Node ${first} failed: ${s.nodes[first]!.error ?? 'unknown error'}`, failedNodeIds: failedIds, at } })
+    const error = `Node ${first} failed: ${s.nodes[first]!.error ?? 'unknown error'}`
+    push({ type: 'RunFailed', data: { error, failedNodeIds: failedIds, logs: [...s.logs, `run failed: ${error}`], at } })
   }
   return out
 }

@@ -101,12 +101,13 @@ export interface TeamAgentEventRecorded {
 
 export interface RunCompleted {
   type: 'RunCompleted'
-  data: { results: Record<string, unknown>; at: string }
+  /** `logs` is the run's whole log (API §9 requires it on the wire event). */
+  data: { results: Record<string, unknown>; logs: string[]; at: string }
 }
 
 export interface RunFailed {
   type: 'RunFailed'
-  data: { error: string; failedNodeIds: string[]; at: string }
+  data: { error: string; failedNodeIds: string[]; logs: string[]; at: string }
 }
 
 export type CanvasEvent =

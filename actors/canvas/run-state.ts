@@ -136,9 +136,9 @@ export function evolve(s: RunContext, e: CanvasEvent): RunContext {
     case 'TeamAgentEventRecorded':
       return { ...s, updatedAt: e.data.at }
     case 'RunCompleted':
-      return { ...s, phase: 'completed', results: e.data.results, logs: [...s.logs, 'run completed'], updatedAt: e.data.at }
+      return { ...s, phase: 'completed', results: e.data.results, logs: e.data.logs, updatedAt: e.data.at }
     case 'RunFailed':
-      return { ...s, phase: 'failed', error: e.data.error, logs: [...s.logs, `run failed: ${e.data.error}`], updatedAt: e.data.at }
+      return { ...s, phase: 'failed', error: e.data.error, logs: e.data.logs, updatedAt: e.data.at }
   }
 }
 

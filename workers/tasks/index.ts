@@ -1,6 +1,7 @@
 import deriveVaultKey from './derive-vault-key.js'
 import recoverMessageAddress from './recover-message-address.js'
 import verifySnpReport from './verify-snp-report.js'
+import planCanvasGraph from './plan-canvas-graph.js'
 
 /**
  * Every task the pool can run, by name. Imported statically: tsx's hooks do not reach
@@ -10,4 +11,5 @@ export const tasks: Record<string, (payload: never) => unknown> = {
   'recover-message-address': recoverMessageAddress,
   'derive-vault-key': deriveVaultKey,
   'verify-snp-report': verifySnpReport,
+  'plan-canvas-graph': planCanvasGraph,
 }
