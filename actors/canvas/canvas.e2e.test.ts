@@ -1,0 +1,302 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import WebSocket from 'ws'
+import { generatePrivateKey, privateKeyToAccount } from 'viem/accounts'
+import { priceTurn } from '../../pricing/price-turn.js'
+import { startAnthropicFixture, textTurn, type AnthropicFixture } from '../../test/anthropic/server.js'
+import { readCanvasStream, type CanvasFrame } from '../../test/canvas/stream.js'
+import { startChainTestEnv, type ChainTestEnv } from '../../test/chain/env.js'
+import { signIn, startTestGateway, testAccount, type TestGateway } from '../../test/gateway.js'
+import { startMcpGateway, type McpGatewayFixture } from '../../test/mcp/gateway.js'
+
+describe('canvas runs end to end over HTTP (SSE, approvals, runs, workflows, WebSocket)', () => {
+  let chain: ChainTestEnv
+  let fx: AnthropicFixture
+  let mcp: McpGatewayFixture
+  let gw: TestGateway
+  let token: string
+  let bobToken: string
+  const alice = testAccount(0)
+  const bob = testAccount(1)
+  const operatorKey = generatePrivateKey()
+  const auth = (t = token) => ({ authorization: `Bearer ${t}`, 'content-type': 'application/json' })
+  const execute = (body: unknown, t = token) => fetch(`${gw.url}/canvas/workflows/execute/stream`, { method: 'POST', headers: auth(t), body: JSON.stringify(body) })
+
+  beforeAll(async () => {
+    chain = await startChainTestEnv()
+    fx = await startAnthropicFixture()
+    let gatewayUrl = ''
+    mcp = await startMcpGateway({ jwksUrl: () => `${gatewayUrl}/.well-known/jwks.json`, audience: 'mcp-canvas', operators: [privateKeyToAccount(operatorKey).address] })
+    gw = await startTestGateway({
+      JWT_SECRET: 'canvas-e2e-secret-0123456789abcdef0123456789',
+      ANTHROPIC_BASE_URL: fx.url,
+      MCP_GATEWAY_URL: mcp.url,
+      MCP_AUDIENCE: 'mcp-canvas',
+      OPERATOR_PRIVATE_KEY: operatorKey,
+      CHAIN_RPC_URL: chain.anvil.rpcUrl,
+      CHAIN_ID: String(chain.chain.id),
+      USDC_ADDRESS: chain.usdcAddress,
+      DEPOSIT_MNEMONIC: chain.depositMnemonic,
+      RELAYER_PRIVATE_KEY: chain.relayerKey,
+      CHAIN_CONFIRMATIONS: '0',
+      CHAIN_POLL_MS: '100',
+      CANVAS_TEAM_MODE: 'true',
+      LOG_LEVEL: 'warn',
+    })
+    gatewayUrl = gw.url
+    token = await signIn(gw.url, alice)
+    bobToken = await signIn(gw.url, bob)
+    expect((await fetch(`${gw.url}/wallet/apikey`, { method: 'PUT', headers: auth(), body: JSON.stringify({ anthropicApiKey: 'sk-ant-canvas-key' }) })).status).toBe(200)
+    const balance = (await (await fetch(`${gw.url}/wallet/balance`, { headers: auth() })).json()) as { unifiedDepositAddress: `0x${string}` }
+    await chain.mint(balance.unifiedDepositAddress, 5_000_000n)
+    for (let i = 0; i < 200; i++) {
+      const b = (await (await fetch(`${gw.url}/wallet/balance`, { headers: auth() })).json()) as { availableBalance: string }
+      if (BigInt(b.availableBalance) >= 5_000_000n) break
+      await new Promise((r) => setTimeout(r, 100))
+    }
+  }, 120_000)
+  afterAll(async () => {
+    await gw?.stop()
+    await mcp?.close()
+    await fx?.close()
+    await chain?.stop()
+  })
+
+  const spends = async () => (await gw.store.readStream(`wallet-${alice.address.toLowerCase()}`)).filter((e) => e.type === 'SpendSettled')
+
+  it('text-input → agent → approval-gate → results: streams, pauses at the gate, approved by POST while the stream is open; one settled spend by the formula', async () => {
+    fx.enqueue(textTurn('A haiku about canvases.', { input_tokens: 900, output_tokens: 40, cache_creation_input_tokens: 0, cache_read_input_tokens: 0 }))
+    const spendsBefore = (await spends()).length
+    const res = await execute({
+      nodes: [
+        { id: 'in', type: 'textInputNode', data: { value: 'canvases' } },
+        { id: 'ag', type: 'agentNode', data: { prompt: 'Write a haiku about', model: 'haiku' } },
+        { id: 'gate', type: 'approvalNode', data: { message: 'Publish the haiku?' } },
+        { id: 'out', type: 'results', data: {} },
+      ],
+      connections: [
+        { source: 'in', target: 'ag' },
+        { source: 'ag', target: 'gate' },
+        { source: 'gate', target: 'out' },
+      ],
+    })
+    const runId = res.headers.get('x-run-id')!
+    const decisions: number[] = []
+    const { frames, done } = await readCanvasStream(res, async (f) => {
+      if (f.type === 'run_started') {
+        // Committed before it was sent: the run is readable at once.
+        const got = await fetch(`${gw.url}/canvas/runs/${f.data.runId}`, { headers: auth() })
+        expect(got.status).toBe(200)
+      }
+      if (f.type === 'approval_required') {
+        const url = `${gw.url}/canvas/runs/${f.data.runId}/approvals/${f.data.approvalId}`
+        // Only the owner may decide.
+        decisions.push((await fetch(url, { method: 'POST', headers: auth(bobToken), body: JSON.stringify({ decision: 'approve' }) })).status)
+        decisions.push((await fetch(url, { method: 'POST', headers: auth(), body: JSON.stringify({ decision: 'approve', reason: 'looks good' }) })).status)
+        decisions.push((await fetch(url, { method: 'POST', headers: auth(), body: JSON.stringify({ decision: 'approve' }) })).status)
+        decisions.push((await fetch(url, { method: 'POST', headers: auth(), body: JSON.stringify({ decision: 'reject' }) })).status)
+      }
+    })
+    expect(decisions).toEqual([404, 200, 200, 409])
+    expect(done).toBe(true)
+    for (const f of frames.filter((x) => x.type !== 'text')) expect(f.id).toMatch(/^\d+$/)
+    const kinds = frames.map((f) => `${f.type}${f.data?.nodeId === undefined ? '' : `:${f.data.nodeId}`}`).filter((k, i, all) => k !== all[i - 1])
+    expect(kinds).toEqual([
+      'run_started',
+      'node_started:in',
+      'node_completed:in',
+      'node_started:ag',
+      'text',
+      'node_completed:ag',
+      'node_started:gate',
+      'approval_required:gate',
+      'approval_resolved:gate',
+      'node_completed:gate',
+      'node_started:out',
+      'node_completed:out',
+      'run_completed',
+    ])
+    expect(frames.filter((f) => f.type === 'text').map((f) => f.data).join('')).toBe('A haiku about canvases.')
+    expect(frames.find((f) => f.type === 'approval_resolved')!.data).toMatchObject({ decision: 'approve', reason: 'looks good', automatic: false })
+    const completed = frames.at(-1)!
+    expect(completed.data).toMatchObject({ runId, status: 'completed' })
+    expect(Array.isArray(completed.data.logs)).toBe(true)
+    expect(fx.requests.at(-1)!.apiKey).toBe('sk-ant-canvas-key')
+    expect(JSON.stringify(fx.requests.at(-1)!.body.messages)).toContain('Write a haiku about\\n\\ncanvases')
+
+    // One settled spend, by the §15 BYOK formula from the usage the provider reported.
+    const after = await spends()
+    expect(after.length).toBe(spendsBefore + 1)
+    const expected = priceTurn({ model: 'haiku', usage: { inputTokens: 900, outputTokens: 40, cacheCreationInputTokens: 0, cacheReadInputTokens: 0 }, toolCalls: 0, toolCosts: 0n, byok: true })
+    expect((after.at(-1)!.data as any).amount).toBe(expected.platformCost)
+    expect((after.at(-1)!.data as any).reservationId).toBe(`canvas:${runId}:ag`)
+    expect(completed.data.results.ag.costRaw).toBe(expected.platformCost.toString())
+
+    // GET the run: unwrapped, nodeResults equal to run_completed.results.
+    const run = (await (await fetch(`${gw.url}/canvas/runs/${runId}`, { headers: auth() })).json()) as any
+    expect(run).toMatchObject({ runId, walletAddress: alice.address, status: 'completed', nodeStatuses: { in: 'completed', ag: 'completed', gate: 'completed', out: 'completed' } })
+    expect(run.nodeResults).toEqual(completed.data.results)
+    expect(run.approvals).toEqual([expect.objectContaining({ nodeId: 'gate', status: 'approved', reason: 'looks good', resolvedAt: expect.any(String) })])
+    expect((await fetch(`${gw.url}/canvas/runs/${runId}`, { headers: auth(bobToken) })).status).toBe(404)
+
+    // Last-Event-ID resumes after a position: the rest of the stream, and [DONE].
+    const cut = frames.find((f) => f.type === 'node_completed' && f.data.nodeId === 'gate')!.id!
+    const resumed = await readCanvasStream(await fetch(`${gw.url}/canvas/runs/${runId}/events`, { headers: { ...auth(), 'last-event-id': cut } }))
+    expect(resumed.frames.map((f) => f.type)).toEqual(['node_started', 'node_completed', 'run_completed'])
+    expect(resumed.done).toBe(true)
+  }, 60_000)
+
+  it('rejects an invalid workflow with 400 listing every problem, before anything runs', async () => {
+    const before = fx.requests.length
+    const res = await execute({
+      nodes: [
+        { id: 'in', type: 'text-input', data: {} },
+        { id: 'a', type: 'agent', data: {} },
+        { id: 'b', type: 'agent', data: {} },
+        { id: 'br', type: 'github-create-branch', data: { branchName: 'x', owner: 'o', repo: 'r' } },
+        { id: 'ready', type: 'github-mark-pr-ready', data: {} },
+      ],
+      connections: [
+        { source: 'in', target: 'a' },
+        { source: 'a', target: 'b' },
+        { source: 'b', target: 'a' },
+        { source: 'in', target: 'br' },
+        { source: 'in', target: 'ready' },
+      ],
+    })
+    expect(res.status).toBe(400)
+    const body = (await res.json()) as { error: string; message: string; problems: { code: string; nodeIds?: string[] }[] }
+    expect(body.error).toBe('invalid_workflow')
+    expect(body.problems.map((p) => p.code).sort()).toEqual(['cycle', 'type_mismatch', 'write_without_approval', 'write_without_approval'])
+    expect(body.message).toContain('a → b → a')
+    const ro = await execute({ nodes: [{ id: 'in', type: 'text-input' }, { id: 'g', type: 'approval-gate' }, { id: 'br', type: 'githubNode', data: { action: 'createBranch', branchName: 'x' } }], connections: [{ source: 'in', target: 'g' }, { source: 'g', target: 'br' }], runtime: { mode: 'read_only' } })
+    expect(ro.status).toBe(400)
+    expect(((await ro.json()) as any).problems).toEqual([expect.objectContaining({ code: 'write_in_read_only', nodeIds: ['br'] })])
+    expect(fx.requests.length).toBe(before)
+  })
+
+  it('a failed node fails its descendants (upstreamNodeIds) while an independent branch finishes; autoApprove is recorded as automatic', async () => {
+    const res = await execute({
+      nodes: [
+        { id: 'in', type: 'text-input', data: { value: 'hi' } },
+        { id: 'tool', type: 'mcp-tool', data: { toolName: 'no_such_tool', parameters: { text: '{{input}}' } } },
+        { id: 'after', type: 'results', data: {} },
+        { id: 'gate', type: 'approval-gate', data: {} },
+        { id: 'echo', type: 'mcp-tool', data: { toolName: 'echo', parameters: { text: '{{input}}' } } },
+        { id: 'out', type: 'results', data: {} },
+      ],
+      connections: [
+        { source: 'in', target: 'tool' },
+        { source: 'tool', target: 'after' },
+        { source: 'in', target: 'gate' },
+        { source: 'gate', target: 'echo' },
+        { source: 'echo', target: 'out' },
+      ],
+      runtime: { autoApprove: true },
+    })
+    const { frames } = await readCanvasStream(res)
+    const failed = frames.filter((f) => f.type === 'node_failed').map((f) => f.data)
+    expect(failed.map((f) => [f.nodeId, f.upstreamNodeIds])).toEqual([
+      ['tool', undefined],
+      ['after', ['tool']],
+    ])
+    expect(frames.find((f) => f.type === 'approval_resolved')!.data).toMatchObject({ automatic: true, decision: 'approve' })
+    expect(frames.find((f) => f.type === 'node_completed' && f.data.nodeId === 'out')!.data.result).toEqual({ text: 'echo: hi' })
+    expect(frames.at(-1)).toMatchObject({ type: 'run_failed', data: { status: 'failed', logs: expect.any(Array) } })
+    expect(mcp.calls.find((c) => c.tool === 'echo')).toMatchObject({ kind: 'delegated', wallet: alice.address, agent: 'canvas', session: frames[0]!.data.runId })
+  }, 30_000)
+
+  it('team mode with two teammates: events in order, each teammate billed on the ledger, results merged', async () => {
+    const before = (await spends()).length
+    fx.enqueue(
+      textTurn('{"subtasks":[{"teammate":"reviewer","task":"Review the diff"},{"teammate":"tester","task":"Write tests"}]}'),
+      textTurn('Findings: two typos.'),
+      textTurn('Findings: tests added.'),
+    )
+    const res = await execute({
+      nodes: [
+        { id: 'in', type: 'text-input', data: { value: 'PR #7' } },
+        { id: 'lead', type: 'teamNode', data: { prompt: 'Review this PR', model: 'haiku' } },
+        { id: 'out', type: 'results', data: {} },
+      ],
+      connections: [
+        { source: 'in', target: 'lead' },
+        { source: 'lead', target: 'out' },
+      ],
+      teamRuntime: {
+        continueKey: 'pr-7',
+        teammates: [
+          { nodeId: 'tm-r', teammateName: 'reviewer', sourceType: 'standard', rolePrompt: 'You review code.', model: 'haiku' },
+          { nodeId: 'tm-t', teammateName: 'tester', sourceType: 'standard', rolePrompt: 'You write tests.' },
+        ],
+      },
+    })
+    const { frames } = await readCanvasStream(res)
+    const team = frames.filter((f) => f.type === 'team_agent_event').map((f) => f.data)
+    for (const name of ['reviewer', 'tester']) {
+      expect(team.filter((e) => e.agentName === name).map((e) => e.eventKind)).toEqual(['agent_started', 'agent_message', 'agent_completed'])
+    }
+    expect(team.find((e) => e.agentName === 'reviewer' && e.eventKind === 'agent_completed')!.message).toMatch(/^Findings: /)
+    const result = frames.find((f) => f.type === 'node_completed' && f.data.nodeId === 'lead')!.data.result
+    expect(result.teammates.map((t: any) => t.name).sort()).toEqual(['reviewer', 'tester'])
+    expect(result.summary).toContain('two typos')
+    expect(result.summary).toContain('tests added')
+    const runId = frames[0]!.data.runId as string
+    const settled = (await spends()).slice(before).map((e) => (e.data as any).reservationId as string)
+    expect(settled.sort()).toEqual([`canvas:${runId}:lead:plan`, `canvas:${runId}:lead:tm-r`, `canvas:${runId}:lead:tm-t`].sort())
+
+    // continue + continueKey feed the earlier findings back in.
+    fx.enqueue(textTurn('not json'), textTurn('Again: fine.'), textTurn('Again: fine too.'))
+    const again = await execute({
+      nodes: [{ id: 'lead', type: 'agent-team-orchestrator', data: { prompt: 'Check again' } }],
+      connections: [],
+      teamRuntime: { continue: true, continueKey: 'pr-7', teammates: [{ nodeId: 'tm-r', teammateName: 'reviewer' }, { nodeId: 'tm-t', teammateName: 'tester' }] },
+    })
+    const second = await readCanvasStream(again)
+    expect(second.frames.at(-1)!.type).toBe('run_completed')
+    expect(JSON.stringify(fx.requests.at(-3)!.body.messages)).toContain('two typos')
+  }, 60_000)
+
+  it('runs are listed newest first; workflows save with versions and list with JSON strings; canvas:<runId> over WebSocket', async () => {
+    const list = (await (await fetch(`${gw.url}/canvas/runs`, { headers: auth() })).json()) as { runs: any[] }
+    expect(list.runs.length).toBeGreaterThanOrEqual(3)
+    const created = list.runs.map((r) => Date.parse(r.createdAt))
+    expect([...created].sort((a, b) => b - a)).toEqual(created)
+    for (const r of list.runs) expect(r).toMatchObject({ runId: expect.any(String), nodeStatuses: expect.any(Object), nodeResults: expect.any(Object), approvals: expect.any(Array), logs: expect.any(Array) })
+    expect(((await (await fetch(`${gw.url}/canvas/runs`, { headers: auth(bobToken) })).json()) as any).runs).toEqual([])
+
+    const wf = { name: 'PR flow', description: 'demo', nodes: [{ id: 'in', type: 'text-input', position: { x: 0, y: 0 }, data: { value: 'x' } }], edges: [{ id: 'e1', source: 'in', target: 'in' }] }
+    const s1 = (await (await fetch(`${gw.url}/canvas/workflows`, { method: 'POST', headers: auth(), body: JSON.stringify(wf) })).json()) as { workflowId: string; version: number }
+    const s2 = (await (await fetch(`${gw.url}/canvas/workflows`, { method: 'POST', headers: auth(), body: JSON.stringify({ ...wf, nodes: [...wf.nodes, { id: 'out', type: 'results', position: { x: 1, y: 1 }, data: {} }] }) })).json()) as { workflowId: string; version: number }
+    expect(s2.workflowId).toBe(s1.workflowId)
+    expect([s1.version, s2.version]).toEqual([1, 2])
+    const workflows = ((await (await fetch(`${gw.url}/canvas/workflows`, { headers: auth() })).json()) as { workflows: any[] }).workflows
+    const mine = workflows.find((w) => w.entityId === s1.workflowId)
+    expect(mine).toMatchObject({ name: 'PR flow', description: 'demo', nodeCount: 2, version: 2 })
+    expect(JSON.parse(mine.nodesJson)).toHaveLength(2)
+    expect(JSON.parse(mine.edgesJson)).toEqual(wf.edges)
+    expect((await fetch(`${gw.url}/canvas/workflows`, { method: 'POST', headers: auth(), body: JSON.stringify({ name: '' }) })).status).toBe(400)
+
+    // WebSocket: the same events on canvas:<runId>, replayed from a position; another wallet is refused.
+    const runId = list.runs.at(-1)!.runId as string
+    const ws = new WebSocket(`${gw.url.replace('http', 'ws')}/ws`, ['agent-gateway.v1.json'], { headers: { authorization: `Bearer ${token}` } })
+    const got: any[] = []
+    ws.on('message', (d: Buffer) => got.push(JSON.parse(d.toString())))
+    await new Promise((r, j) => (ws.once('open', r), ws.once('error', j)))
+    ws.send(JSON.stringify({ type: 'subscribe', topic: `canvas:${runId}`, after: '0' }))
+    for (let i = 0; i < 200 && !got.some((f) => f.type === 'event' && f.event.type === 'run_completed'); i++) await new Promise((r) => setTimeout(r, 25))
+    const events = got.filter((f) => f.type === 'event').map((f) => f.event.type)
+    expect(events[0]).toBe('run_started')
+    expect(events.at(-1)).toBe('run_completed')
+    ws.close()
+    const bws = new WebSocket(`${gw.url.replace('http', 'ws')}/ws`, ['agent-gateway.v1.json'], { headers: { authorization: `Bearer ${bobToken}` } })
+    const bgot: any[] = []
+    bws.on('message', (d: Buffer) => bgot.push(JSON.parse(d.toString())))
+    await new Promise((r, j) => (bws.once('open', r), bws.once('error', j)))
+    bws.send(JSON.stringify({ type: 'subscribe', topic: `canvas:${runId}` }))
+    for (let i = 0; i < 100 && !bgot.some((f) => f.type === 'error'); i++) await new Promise((r) => setTimeout(r, 25))
+    expect(bgot.some((f) => f.type === 'error')).toBe(true)
+    bws.close()
+  }, 30_000)
+})
+
+export type { CanvasFrame }
