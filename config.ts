@@ -89,6 +89,13 @@ export const configSchema = z.object({
   CANVAS_NODE_TIMEOUT_MS: int(100).default(300_000),
   /** Canvas: agent-team-orchestrator nodes (team mode). */
   CANVAS_TEAM_MODE: bool.default(false),
+  /** Canvas GitHub nodes: the fallback token when a node names no vault secret. */
+  GITHUB_TOKEN: z.string().min(1).optional(),
+  /** GitHub REST base URL (GitHub Enterprise Server: https://<host>/api/v3). */
+  GITHUB_API_URL: z.string().url().default('https://api.github.com'),
+  /** Hosts (names or IPs, optionally host:port) browser-verify nodes may reach; empty = none. */
+  CANVAS_BROWSER_ALLOWED_HOSTS: csv.default([]),
+  CHROMIUM_PATH: z.string().min(1).default('/usr/bin/chromium'),
 
   ATTESTATION_PROVIDER: z.enum(['auto', 'configfs-tsm', 'none']).default('auto'),
   TSM_REPORT_DIR: z.string().default('/sys/kernel/config/tsm/report'),

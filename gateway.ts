@@ -43,6 +43,7 @@ import { createWorkerPool } from './workers/pool.js'
 import { createChat } from './actors/session/wiring.js'
 import { chatFrameHandlers } from './transport/routes/chat-frames.js'
 import { createCanvas, readArtifact } from './actors/canvas/wiring.js'
+import { createGitHubAdapter } from './connectors/github/github-adapter.js'
 import { canvasRoutes, canvasTopic } from './transport/routes/canvas.js'
 
 export interface Gateway {
@@ -169,6 +170,7 @@ export async function startGateway(config: Config, options: StartGatewayOptions 
     vault,
     pool,
     ...(chat.mcp === undefined ? {} : { mcp: chat.mcp }),
+    github: createGitHubAdapter({ baseUrl: config.GITHUB_API_URL }),
   })
   const startedAt = new Date()
   const routes: Route[] = [

@@ -199,9 +199,11 @@ export class CanvasService {
         const result = await Promise.race([executorFor(node.type)(ctx, this.#p.deps), timedOut])
         await this.host.send(runId, { type: 'CompleteNode', nodeId, result: result ?? null, durationMs: Date.now() - started })
       } catch (error) {
-        const code = error instanceof GatewayError ? error.code : 'node_failed'
-        const message = error instanceof GatewayError ? error.shortMessage : 'The node failed'
-        if (!(error instanceof GatewayError)) this.#p.onError?.(error, `node ${node.type}`)
+        // Connector errors carry a stable code and a message scrubbed of secrets (GitHubError, browser refusals).
+        const coded = error instanceof Error && typeof (error as { code?: unknown }).code === 'string' ? (error as Error & { code: string }) : undefined
+        const code = error instanceof GatewayError ? error.code : coded?.code ?? 'node_failed'
+        const message = error instanceof GatewayError ? error.shortMessage : coded?.message ?? 'The node failed'
+        if (coded === undefined) this.#p.onError?.(error, `node ${node.type}`)
         await this.host.send(runId, { type: 'FailNode', nodeId, code, error: message, durationMs: Date.now() - started })
       } finally {
         clearTimeout(timer)
