@@ -77,13 +77,24 @@ export function resultText(result: unknown): string {
   return JSON.stringify(result)
 }
 
+/** The text a result carries: a string or `{text}`; a gate passes on its upstream's text. */
+function textOf(u: Upstream): string[] {
+  const r = u.result
+  if (u.nodeType === 'approval-gate') return Object.values(((r as { upstream?: Record<string, unknown> } | null)?.upstream ?? {}) as Record<string, unknown>).flatMap((x) => textOf({ nodeId: '', nodeType: 'results', result: x }))
+  if (typeof r === 'string') return r.length > 0 ? [r] : []
+  if (r !== null && typeof r === 'object' && typeof (r as { text?: unknown }).text === 'string') return [(r as { text: string }).text]
+  return []
+}
+
+/** The node's input text: its parents' texts, else the nearest ancestor's (a branch node between an agent and a commit carries none). */
 function inputText(c: NodeRunContext): string {
-  return c.inputs
-    .filter((i) => i.nodeType !== 'approval-gate')
-    .map((i) => resultText(i.result))
-    .concat(c.inputs.filter((i) => i.nodeType === 'approval-gate').flatMap((g) => Object.values(((g.result as { upstream?: Record<string, unknown> }).upstream ?? {}) as Record<string, unknown>).map(resultText)))
-    .filter((t) => t.length > 0)
-    .join('\n\n')
+  const direct = c.inputs.flatMap(textOf)
+  if (direct.length > 0) return direct.join('\n\n')
+  for (const a of c.ancestors) {
+    const t = textOf(a)
+    if (t.length > 0) return t.join('\n\n')
+  }
+  return ''
 }
 
 /** The first ancestor result carrying `field` (nearest first). */
