@@ -5,7 +5,7 @@ import { decide, type CanvasSnapshot } from './decide.js'
 import type { CanvasEvent } from './events.js'
 import { validateGraph, type InputEdge, type InputNode } from './graph.js'
 import { canvasMachine } from './machine.js'
-import { runStatus } from './run-state.js'
+import { nodeOf, runStatus } from './run-state.js'
 
 let ids = 0
 const ctx = () => ({ now: new Date('2026-01-01T00:00:00Z'), newId: () => `id-${++ids}` })
@@ -53,29 +53,30 @@ const gated = (): CanvasCommand =>
   )
 
 describe('canvas run decide', () => {
-  it('creating a run starts its roots and asks the machine to execute them', () => {
+  it('creating a run completes pure roots at once, asks for approval at the gate, and executes working nodes', () => {
     const r = run([gated()])
-    expect(r.events.map((e) => e.type)).toEqual(['RunCreated', 'NodeStarted'])
-    expect(r.actions).toEqual([{ type: 'executeNode', params: { nodeId: 'in', nodeType: 'text-input' } }])
-  })
-
-  it('a gate pauses only what depends on it; an independent branch runs on', () => {
-    const r = run([gated(), { type: 'CompleteNode', nodeId: 'in', result: 'x', durationMs: 1 }])
-    expect(r.events.slice(2).map((e) => [e.type, (e.data as any).nodeId])).toEqual([
+    expect(r.events.map((e) => [e.type, (e.data as any).nodeId])).toEqual([
+      ['RunCreated', undefined],
+      ['NodeStarted', 'in'],
       ['NodeCompleted', 'in'],
       ['NodeStarted', 'gate'],
       ['ApprovalRequested', 'gate'],
       ['NodeStarted', 'side'],
     ])
-    // No effect for the gate: a restart simply keeps waiting.
-    expect(r.actions.map((a) => a.params.nodeId)).toEqual(['in', 'side'])
-    const side = run([gated(), { type: 'CompleteNode', nodeId: 'in', result: 'x', durationMs: 1 }, { type: 'CompleteNode', nodeId: 'side', result: 'done', durationMs: 1 }])
+    expect(r.events[2]!.data).toMatchObject({ result: 'x' })
+    // No effect for the text input (pure) or the gate (a restart simply keeps waiting).
+    expect(r.actions).toEqual([{ type: 'executeNode', params: { nodeId: 'side', nodeType: 'agent' } }])
+  })
+
+  it('a gate pauses only what depends on it; an independent branch runs on', () => {
+    const side = run([gated(), { type: 'CompleteNode', nodeId: 'side', result: 'done', durationMs: 1 }])
+    expect(side.events.at(-1)).toMatchObject({ type: 'NodeCompleted', data: { nodeId: 'side' } })
     expect(runStatus(side.state.context)).toBe('awaiting_approval')
-    expect(side.events.at(-1)!.type).toBe('NodeCompleted')
+    expect(nodeOf(side.state.context, 'br')!.status).toBe('pending')
   })
 
   it('approving resumes the gate’s dependents; the same decision again is a no-op, a different one 409', () => {
-    const base: CanvasCommand[] = [gated(), { type: 'CompleteNode', nodeId: 'in', result: 'x', durationMs: 1 }]
+    const base: CanvasCommand[] = [gated()]
     const approvalId = (run(base).events.find((e) => e.type === 'ApprovalRequested')!.data as any).approvalId as string
     const r = run([...base, { type: 'ResolveApproval', approvalId, decision: 'approve', reason: 'lgtm' }])
     expect(r.events.slice(-3).map((e) => [e.type, (e.data as any).nodeId])).toEqual([
@@ -93,7 +94,7 @@ describe('canvas run decide', () => {
   })
 
   it('rejecting fails the gate and its descendants (naming the failed parent) while the other branch finishes; then the run fails', () => {
-    const base: CanvasCommand[] = [gated(), { type: 'CompleteNode', nodeId: 'in', result: 'x', durationMs: 1 }]
+    const base: CanvasCommand[] = [gated()]
     const approvalId = (run(base).events.find((e) => e.type === 'ApprovalRequested')!.data as any).approvalId as string
     const r = run([...base, { type: 'ResolveApproval', approvalId, decision: 'reject' }, { type: 'CompleteNode', nodeId: 'side', result: 's', durationMs: 1 }])
     const failed = r.events.filter((e) => e.type === 'NodeFailed').map((e) => e.data as any)
@@ -107,13 +108,13 @@ describe('canvas run decide', () => {
 
   it('autoApprove resolves a gate at once and records that it was automatic', () => {
     const c = gated() as Extract<CanvasCommand, { type: 'CreateRun' }>
-    const r = run([{ ...c, runtime: { autoApprove: true } }, { type: 'CompleteNode', nodeId: 'in', result: 'x', durationMs: 1 }])
+    const r = run([{ ...c, runtime: { autoApprove: true } }])
     expect(r.events.find((e) => e.type === 'ApprovalResolved')!.data).toMatchObject({ decision: 'approve', automatic: true })
-    expect(r.actions.map((a) => a.params.nodeId)).toEqual(['in', 'side', 'br'])
+    expect(r.actions.map((a) => a.params.nodeId)).toEqual(['side', 'br'])
   })
 
-  it('runs at most maxParallel nodes at once; a finished node is never re-entered', () => {
-    const nodes: InputNode[] = [{ id: 'a', type: 'text-input', data: {} }, { id: 'b', type: 'text-input', data: {} }, { id: 'c', type: 'text-input', data: {} }, { id: 'out', type: 'results', data: {} }]
+  it('runs at most maxParallel working nodes at once; a finished node is never re-entered', () => {
+    const nodes: InputNode[] = [{ id: 'a', type: 'agent', data: {} }, { id: 'b', type: 'agent', data: {} }, { id: 'c', type: 'agent', data: {} }, { id: 'out', type: 'results', data: {} }]
     const edges = ['a', 'b', 'c'].map((s) => ({ source: s, target: 'out' }))
     const r = run([create(nodes, edges, {}, 2)])
     expect(r.actions.map((a) => a.params.nodeId)).toEqual(['a', 'b'])
@@ -126,18 +127,19 @@ describe('canvas run decide', () => {
       { type: 'CompleteNode', nodeId: 'a', result: 1, durationMs: 1 },
       { type: 'CompleteNode', nodeId: 'b', result: 2, durationMs: 1 },
       { type: 'CompleteNode', nodeId: 'c', result: 3, durationMs: 1 },
-      { type: 'CompleteNode', nodeId: 'out', result: { a: 1 }, durationMs: 1 },
     ])
-    expect(done.events.at(-1)).toMatchObject({ type: 'RunCompleted', data: { results: { a: 1, b: 2, c: 3, out: { a: 1 } }, at: '2026-01-01T00:00:00.000Z' } })
+    expect(done.events.at(-1)).toMatchObject({ type: 'RunCompleted', data: { results: { a: 1, b: 2, c: 3, out: { a: 1, b: 2, c: 3 } }, at: '2026-01-01T00:00:00.000Z' } })
     expect((done.events.at(-1)!.data as any).logs.at(-1)).toBe('run completed')
+    expect(done.state.value).toBe('completed')
   })
 
   it('records a write key once; another key for the same write is refused', () => {
     const r = run([gated()])
-    const first = decide(r.state, { type: 'IntendWrite', nodeId: 'in', operation: 'createBranch', key: 'k1' }, ctx()) as CanvasEvent[]
+    const first = decide(r.state, { type: 'IntendWrite', nodeId: 'side', operation: 'createBranch', key: 'k1' }, ctx()) as CanvasEvent[]
     expect(first.map((e) => e.type)).toEqual(['NodeWriteIntended'])
     const [after] = transition(canvasMachine, r.state, first[0] as never)
-    expect(decide(after as CanvasSnapshot, { type: 'IntendWrite', nodeId: 'in', operation: 'createBranch', key: 'k1' }, ctx())).toEqual([])
-    expect(decide(after as CanvasSnapshot, { type: 'IntendWrite', nodeId: 'in', operation: 'createBranch', key: 'k2' }, ctx())).toMatchObject({ code: 'idempotency_key_reused' })
+    expect(decide(after as CanvasSnapshot, { type: 'IntendWrite', nodeId: 'side', operation: 'createBranch', key: 'k1' }, ctx())).toEqual([])
+    expect(decide(after as CanvasSnapshot, { type: 'IntendWrite', nodeId: 'side', operation: 'createBranch', key: 'k2' }, ctx())).toMatchObject({ code: 'idempotency_key_reused' })
+    expect(decide(after as CanvasSnapshot, { type: 'IntendWrite', nodeId: 'in', operation: 'createBranch', key: 'k1' }, ctx())).toMatchObject({ code: 'node_not_running' })
   })
 })

@@ -4,7 +4,8 @@ import type { DecideContext } from '../runtime/types.js'
 import type { CanvasCommand } from './commands.js'
 import type { CanvasEvent } from './events.js'
 import type { canvasMachine } from './machine.js'
-import { evolve, nodeType, type RunContext } from './run-state.js'
+import { PURE_NODE_TYPES, pureNodeResult } from './pure-nodes.js'
+import { evolve, nodeOf, nodeType, type RunContext } from './run-state.js'
 
 export type CanvasSnapshot = SnapshotFrom<typeof canvasMachine>
 
@@ -12,7 +13,8 @@ export type CanvasSnapshot = SnapshotFrom<typeof canvasMachine>
  * After `events`, what follows: descendants of failed nodes fail (naming the failed
  * parents), nodes whose parents all completed start (up to maxParallel at once; a gate
  * waiting for approval holds no slot), gates ask for approval (resolved at once with
- * `runtime.autoApprove`), and when nothing is left the run completes or fails.
+ * `runtime.autoApprove`), pure nodes (text-input, results) complete at once, and when
+ * nothing is left the run completes or fails.
  * Nodes are visited in topological order, so one pass settles everything it can.
  */
 function advance(state: RunContext, events: CanvasEvent[], ctx: DecideContext): CanvasEvent[] {
@@ -25,11 +27,11 @@ function advance(state: RunContext, events: CanvasEvent[], ctx: DecideContext): 
     s = evolve(s, e)
   }
   if (s.phase !== 'running') return out
-  let running = Object.values(s.nodes).filter((n) => n.status === 'running').length
+  let running = s.nodes.filter((n) => n.status === 'running').length
   for (const node of s.graph.nodes) {
-    if (s.nodes[node.id]!.status !== 'pending') continue
+    if (nodeOf(s, node.id)!.status !== 'pending') continue
     const parents = s.parents[node.id]!
-    const failed = parents.filter((p) => s.nodes[p]!.status === 'failed')
+    const failed = parents.filter((p) => nodeOf(s, p)!.status === 'failed')
     if (failed.length > 0) {
       push({
         type: 'NodeFailed',
@@ -37,7 +39,7 @@ function advance(state: RunContext, events: CanvasEvent[], ctx: DecideContext): 
       })
       continue
     }
-    if (!parents.every((p) => s.nodes[p]!.status === 'completed')) continue
+    if (!parents.every((p) => nodeOf(s, p)!.status === 'completed')) continue
     if (node.type === 'approval-gate') {
       const approvalId = `apr_${ctx.newId().replace(/-/g, '')}`
       const message = typeof node.data.message === 'string' && node.data.message.length > 0 ? node.data.message : `Approve to continue past "${String(node.data.label ?? node.id)}"`
@@ -49,20 +51,26 @@ function advance(state: RunContext, events: CanvasEvent[], ctx: DecideContext): 
       }
       continue
     }
+    if (PURE_NODE_TYPES.has(node.type)) {
+      const result = pureNodeResult(node, parents.map((p) => ({ nodeId: p, result: nodeOf(s, p)!.result })))
+      push({ type: 'NodeStarted', data: { nodeId: node.id, nodeType: node.type, at } })
+      push({ type: 'NodeCompleted', data: { nodeId: node.id, nodeType: node.type, result, durationMs: 0, at } })
+      continue
+    }
     if (running >= s.maxParallel) continue
     push({ type: 'NodeStarted', data: { nodeId: node.id, nodeType: node.type, at } })
     running++
   }
-  const open = Object.values(s.nodes).some((n) => n.status === 'pending' || n.status === 'running' || n.status === 'awaiting_approval')
+  const open = s.nodes.some((n) => n.status === 'pending' || n.status === 'running' || n.status === 'awaiting_approval')
   if (open) return out
-  const failedIds = s.graph.nodes.filter((n) => s.nodes[n.id]!.status === 'failed').map((n) => n.id)
+  const failedIds = s.graph.nodes.filter((n) => nodeOf(s, n.id)!.status === 'failed').map((n) => n.id)
   if (failedIds.length === 0) {
     const results: Record<string, unknown> = {}
-    for (const n of s.graph.nodes) results[n.id] = s.nodes[n.id]!.result
+    for (const n of s.graph.nodes) results[n.id] = nodeOf(s, n.id)!.result
     push({ type: 'RunCompleted', data: { results, logs: [...s.logs, 'run completed'], at } })
   } else {
-    const first = failedIds.find((id) => s.nodes[id]!.error?.startsWith('Upstream node') !== true) ?? failedIds[0]!
-    const error = `Node ${first} failed: ${s.nodes[first]!.error ?? 'unknown error'}`
+    const first = failedIds.find((id) => nodeOf(s, id)!.error?.startsWith('Upstream node') !== true) ?? failedIds[0]!
+    const error = `Node ${first} failed: ${nodeOf(s, first)!.error ?? 'unknown error'}`
     push({ type: 'RunFailed', data: { error, failedNodeIds: failedIds, logs: [...s.logs, `run failed: ${error}`], at } })
   }
   return out
@@ -71,12 +79,12 @@ function advance(state: RunContext, events: CanvasEvent[], ctx: DecideContext): 
 /** A gate passes on what reached it, plus the decision. */
 function gateResult(s: RunContext, nodeId: string, decision: 'approve' | 'reject', automatic: boolean): unknown {
   const upstream: Record<string, unknown> = {}
-  for (const p of s.parents[nodeId] ?? []) upstream[p] = s.nodes[p]!.result
+  for (const p of s.parents[nodeId] ?? []) upstream[p] = nodeOf(s, p)!.result
   return { decision, automatic, upstream }
 }
 
 function runningNode(s: RunContext, nodeId: string): DomainError | undefined {
-  const n = s.nodes[nodeId]
+  const n = nodeOf(s, nodeId)
   if (n === undefined) return new NotFoundError(`No node "${nodeId}" in this run`, 'node_not_found')
   if (n.status !== 'running') return new DomainError('node_not_running', `Node "${nodeId}" is not running`, { details: { nodeId, status: n.status } })
   return undefined
@@ -99,13 +107,13 @@ export function decide(state: CanvasSnapshot, command: CanvasCommand, ctx: Decid
 
   switch (command.type) {
     case 'LogNode':
-      if (state.value !== 'running' || s.nodes[command.nodeId] === undefined) return []
+      if (state.value !== 'running' || nodeOf(s, command.nodeId) === undefined) return []
       return [{ type: 'NodeLogged', data: { nodeId: command.nodeId, nodeType: nodeType(s, command.nodeId), message: command.message, at } }]
 
     case 'IntendWrite': {
       const refused = runningNode(s, command.nodeId)
       if (refused !== undefined) return refused
-      const known = s.nodes[command.nodeId]!.writeKeys[command.operation]
+      const known = nodeOf(s, command.nodeId)!.writeKeys[command.operation]
       if (known === command.key) return []
       if (known !== undefined) return new DomainError('idempotency_key_reused', `Node "${command.nodeId}" already recorded another key for ${command.operation}`)
       return [{ type: 'NodeWriteIntended', data: { nodeId: command.nodeId, operation: command.operation, key: command.key, at } }]
@@ -138,7 +146,7 @@ export function decide(state: CanvasSnapshot, command: CanvasCommand, ctx: Decid
         type: 'ApprovalResolved',
         data: { approvalId: a.approvalId, nodeId: a.nodeId, decision: command.decision, automatic: false, at, ...(command.reason === undefined ? {} : { reason: command.reason }) },
       }
-      const startedAt = Date.parse(s.nodes[a.nodeId]!.startedAt ?? at)
+      const startedAt = Date.parse(nodeOf(s, a.nodeId)!.startedAt ?? at)
       const durationMs = Math.max(0, ctx.now.getTime() - startedAt)
       const outcome: CanvasEvent =
         command.decision === 'approve'
@@ -151,7 +159,7 @@ export function decide(state: CanvasSnapshot, command: CanvasCommand, ctx: Decid
     }
 
     case 'RecordTeamEvent': {
-      if (state.value !== 'running' || s.nodes[command.nodeId] === undefined) return []
+      if (state.value !== 'running' || nodeOf(s, command.nodeId) === undefined) return []
       return [
         {
           type: 'TeamAgentEventRecorded',

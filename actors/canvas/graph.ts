@@ -150,6 +150,21 @@ export interface Plan {
 
 export type ValidateResult = { ok: true; graph: Graph; plan: Plan } | { ok: false; problems: ValidationProblem[] }
 
+/**
+ * The same verdict without copies of the input (what the worker pool sends back, so the
+ * main thread does not deserialise the whole graph again): on success the normalised type
+ * of each input node, in input order, and the indices of the edges kept (duplicates dropped).
+ */
+export type CompactValidateResult = { ok: true; types: NodeType[]; keptEdges: number[]; plan: Plan } | { ok: false; problems: ValidationProblem[] }
+
+/** Rebuilds the full result from the input and a compact verdict. */
+export function expandValidateResult(input: { nodes: InputNode[]; edges: InputEdge[] }, r: CompactValidateResult): ValidateResult {
+  if (!r.ok) return r
+  const nodes = input.nodes.map((n, i) => ({ id: n.id, type: r.types[i]!, sentType: n.type, data: n.data ?? {} }))
+  const edges = r.keptEdges.map((i) => ({ source: input.edges[i]!.source, target: input.edges[i]!.target }))
+  return { ok: true, graph: { nodes, edges }, plan: r.plan }
+}
+
 /** MCP tools declared as writes: `data.write`, `data.destructive`, or the tool's MCP annotations. */
 function isWriteNode(n: GraphNode): boolean {
   if (NODE_SPECS[n.type].write) return true
@@ -199,6 +214,11 @@ function accepts(takes: readonly PortKind[], kind: PortKind): boolean {
  * and its topological plan. O(nodes + edges).
  */
 export function validateGraph(input: { nodes: InputNode[]; edges: InputEdge[] }, options: ValidateOptions = {}): ValidateResult {
+  return expandValidateResult(input, validateGraphCompact(input, options))
+}
+
+/** validateGraph's work, answering in the compact form (see CompactValidateResult). */
+export function validateGraphCompact(input: { nodes: InputNode[]; edges: InputEdge[] }, options: ValidateOptions = {}): CompactValidateResult {
   const problems: ValidationProblem[] = []
   if (input.nodes.length === 0) problems.push({ code: 'empty_graph', message: 'The workflow has no nodes' })
 
@@ -223,9 +243,10 @@ export function validateGraph(input: { nodes: InputNode[]; edges: InputEdge[] },
   const n = nodes.length
   const children: number[][] = Array.from({ length: n }, () => [])
   const parents: number[][] = Array.from({ length: n }, () => [])
-  const edges: InputEdge[] = []
+  const keptEdges: number[] = []
   const seenEdge = new Set<string>()
-  for (const e of input.edges) {
+  for (let ei = 0; ei < input.edges.length; ei++) {
+    const e = input.edges[ei]!
     const s = index.get(e.source)
     const t = index.get(e.target)
     if (s === undefined || t === undefined) {
@@ -236,7 +257,7 @@ export function validateGraph(input: { nodes: InputNode[]; edges: InputEdge[] },
     const key = `${e.source}\u0000${e.target}`
     if (seenEdge.has(key)) continue
     seenEdge.add(key)
-    edges.push({ source: e.source, target: e.target })
+    keptEdges.push(ei)
     children[s]!.push(t)
     parents[t]!.push(s)
   }
@@ -318,7 +339,7 @@ export function validateGraph(input: { nodes: InputNode[]; edges: InputEdge[] },
   }
 
   if (problems.length > 0) return { ok: false, problems }
-  return { ok: true, graph: { nodes, edges }, plan: { order: order.map((i) => nodes[i]!.id), levels: order.map((i) => levels[i]!) } }
+  return { ok: true, types: nodes.map((x) => x.type), keptEdges, plan: { order: order.map((i) => nodes[i]!.id), levels: order.map((i) => levels[i]!) } }
 }
 
 /** The simple cycles among nodes Kahn's algorithm could not order (one per strongly connected group found), iteratively. */

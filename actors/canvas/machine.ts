@@ -1,12 +1,14 @@
 import { assign, setup } from 'xstate'
 import type { NodeType } from './graph.js'
 import type { CanvasEvent } from './events.js'
+import { PURE_NODE_TYPES } from './pure-nodes.js'
 import { EMPTY_RUN, evolve, type RunContext } from './run-state.js'
 
 /**
  * The canvas run actor's machine. Its events are the domain events; its one effect is
  * `executeNode` (run a started node that does work: every type but the approval gate,
- * which waits for a decision and needs no effect, so a restart simply keeps waiting).
+ * which waits for a decision and needs no effect, so a restart simply keeps waiting, and
+ * the pure nodes, which decide completes itself).
  */
 export const canvasMachine = setup({
   types: {
@@ -17,7 +19,7 @@ export const canvasMachine = setup({
     executeNode: (_, _params: { nodeId: string; nodeType: NodeType }) => undefined,
   },
   guards: {
-    doesWork: ({ event }) => event.type === 'NodeStarted' && event.data.nodeType !== 'approval-gate',
+    doesWork: ({ event }) => event.type === 'NodeStarted' && event.data.nodeType !== 'approval-gate' && !PURE_NODE_TYPES.has(event.data.nodeType as NodeType),
   },
 }).createMachine({
   id: 'canvas',

@@ -4,6 +4,7 @@ import type { DelegatedClaims } from '../../connectors/mcp/delegated-token.js'
 import type { GraphNode, NodeType } from './graph.js'
 import type { BrowserAssertion, BrowserPort, BrowserStep, GitHubPort, GitHubRef } from './ports.js'
 import type { TeamAgentEventRecorded, TeamRuntime } from './events.js'
+import { pureNodeResult } from './pure-nodes.js'
 
 /** An upstream node's result, as a node sees it. */
 export interface Upstream {
@@ -177,14 +178,9 @@ function filesOf(c: NodeRunContext): FileSpec[] {
 }
 
 const executors: Record<NodeType, NodeExecutor> = {
-  'text-input': async (c) => String(c.node.data.value ?? ''),
-
-  results: async (c) => {
-    if (c.inputs.length === 1) return c.inputs[0]!.result
-    const out: Record<string, unknown> = {}
-    for (const i of c.inputs) out[i.nodeId] = i.result
-    return out
-  },
+  // Pure nodes: decide completes them; the executors give the same result (used by the bench's plain loop).
+  'text-input': async (c) => pureNodeResult(c.node, c.inputs),
+  results: async (c) => pureNodeResult(c.node, c.inputs),
 
   // Gates never execute: decide resolves them from approvals.
   'approval-gate': async () => {

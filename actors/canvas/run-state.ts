@@ -34,7 +34,10 @@ export interface RunContext {
   teamRuntime: TeamRuntime | null
   maxParallel: number
   parents: Record<string, string[]>
-  nodes: Record<string, NodeState>
+  /** Node states aligned with graph.nodes (an array: one event copies it cheaply). */
+  nodes: NodeState[]
+  /** Node id → index in graph.nodes / nodes (built once, shared by every later state). */
+  index: Record<string, number>
   approvals: ApprovalState[]
   logs: string[]
   /** created → running → completed | failed (awaiting_approval is derived: see runStatus). */
@@ -53,7 +56,8 @@ export const EMPTY_RUN: RunContext = {
   teamRuntime: null,
   maxParallel: 1,
   parents: {},
-  nodes: {},
+  nodes: [],
+  index: {},
   approvals: [],
   logs: [],
   phase: 'created',
@@ -63,8 +67,17 @@ export const EMPTY_RUN: RunContext = {
   updatedAt: '',
 }
 
-function setNode(s: RunContext, nodeId: string, patch: Partial<NodeState>): Record<string, NodeState> {
-  return { ...s.nodes, [nodeId]: { ...s.nodes[nodeId]!, ...patch } }
+/** A node's state by id. */
+export function nodeOf(s: RunContext, nodeId: string): NodeState | undefined {
+  const i = s.index[nodeId]
+  return i === undefined ? undefined : s.nodes[i]
+}
+
+function setNode(s: RunContext, nodeId: string, patch: Partial<NodeState>): NodeState[] {
+  const i = s.index[nodeId]!
+  const nodes = s.nodes.slice()
+  nodes[i] = { ...nodes[i]!, ...patch }
+  return nodes
 }
 
 /** Pure fold of one event into the run's state (the machine's assign and decide's look-ahead). */
@@ -73,10 +86,12 @@ export function evolve(s: RunContext, e: CanvasEvent): RunContext {
     case 'RunCreated': {
       const d = e.data
       const parents: Record<string, string[]> = {}
-      const nodes: Record<string, NodeState> = {}
+      const index: Record<string, number> = {}
+      const nodes: NodeState[] = []
       for (const n of d.graph.nodes) {
         parents[n.id] = []
-        nodes[n.id] = { status: 'pending', startedAt: null, result: null, error: null, writeKeys: {} }
+        index[n.id] = nodes.length
+        nodes.push({ status: 'pending', startedAt: null, result: null, error: null, writeKeys: {} })
       }
       for (const edge of d.graph.edges) parents[edge.target]!.push(edge.source)
       return {
@@ -89,6 +104,7 @@ export function evolve(s: RunContext, e: CanvasEvent): RunContext {
         maxParallel: d.maxParallel,
         parents,
         nodes,
+        index,
         phase: 'running',
         createdAt: d.at,
         updatedAt: d.at,
@@ -99,7 +115,7 @@ export function evolve(s: RunContext, e: CanvasEvent): RunContext {
     case 'NodeLogged':
       return { ...s, logs: [...s.logs, `${e.data.nodeId}: ${e.data.message}`], updatedAt: e.data.at }
     case 'NodeWriteIntended': {
-      const n = s.nodes[e.data.nodeId]!
+      const n = nodeOf(s, e.data.nodeId)!
       return { ...s, nodes: setNode(s, e.data.nodeId, { writeKeys: { ...n.writeKeys, [e.data.operation]: e.data.key } }), updatedAt: e.data.at }
     }
     case 'NodeCompleted':
@@ -145,11 +161,11 @@ export function evolve(s: RunContext, e: CanvasEvent): RunContext {
 /** The run's status as clients see it: a running run with only gates left waiting is awaiting_approval. */
 export function runStatus(s: RunContext): RunStatus {
   if (s.phase !== 'running') return s.phase
-  const statuses = Object.values(s.nodes).map((n) => n.status)
+  const statuses = s.nodes.map((n) => n.status)
   if (statuses.includes('running')) return 'running'
   return statuses.includes('awaiting_approval') ? 'awaiting_approval' : 'running'
 }
 
 export function nodeType(s: RunContext, nodeId: string): NodeType {
-  return s.graph.nodes.find((n) => n.id === nodeId)!.type
+  return s.graph.nodes[s.index[nodeId]!]!.type
 }

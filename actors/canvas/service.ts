@@ -7,9 +7,9 @@ import type { CanvasCommand } from './commands.js'
 import type { CanvasSnapshot } from './decide.js'
 import { canvasDefinition } from './definition.js'
 import type { RunRuntime, TeamRuntime } from './events.js'
-import { validateGraph, type Graph, type InputEdge, type InputNode, type ValidateOptions, type ValidateResult, type ValidationProblem } from './graph.js'
+import { expandValidateResult, validateGraph, type CompactValidateResult, type Graph, type InputEdge, type InputNode, type ValidateOptions, type ValidateResult, type ValidationProblem } from './graph.js'
 import { executorFor, type NodeDeps, type NodeRunContext, type Upstream } from './nodes.js'
-import type { RunContext } from './run-state.js'
+import { nodeOf, type RunContext } from './run-state.js'
 
 /** Graphs at least this large are validated and planned in the worker pool. */
 export const POOL_PLANNING_THRESHOLD = 500
@@ -89,7 +89,8 @@ export class CanvasService {
   /** Validates and plans a workflow (in the pool for large graphs). */
   async validate(nodes: InputNode[], edges: InputEdge[], options: ValidateOptions): Promise<ValidateResult> {
     if (this.#p.pool !== undefined && nodes.length >= POOL_PLANNING_THRESHOLD) {
-      return this.#p.pool.run<ValidateResult>('plan-canvas-graph', { nodes, edges, options })
+      const compact = await this.#p.pool.run<CompactValidateResult>('plan-canvas-graph', { nodes, edges, options })
+      return expandValidateResult({ nodes, edges }, compact)
     }
     return validateGraph({ nodes, edges }, options)
   }
@@ -148,7 +149,7 @@ export class CanvasService {
       const s = await this.get(runId)
       if (s === undefined || s.phase !== 'running') continue
       for (const n of s.graph.nodes) {
-        if (s.nodes[n.id]!.status !== 'running' || n.type === 'approval-gate') continue
+        if (nodeOf(s, n.id)!.status !== 'running' || n.type === 'approval-gate') continue
         resumed++
         void this.#execute(runId, n.id).catch((e: unknown) => this.#p.onError?.(e, 'resume'))
       }
@@ -182,8 +183,8 @@ export class CanvasService {
     const started = Date.now()
     try {
       const s = await this.get(runId)
-      if (s === undefined || s.nodes[nodeId]?.status !== 'running') return
-      const node = s.graph.nodes.find((n) => n.id === nodeId)!
+      if (s === undefined || nodeOf(s, nodeId)?.status !== 'running') return
+      const node = s.graph.nodes[s.index[nodeId]!]!
       const timeoutMs = typeof node.data.timeoutMs === 'number' && node.data.timeoutMs > 0 ? node.data.timeoutMs : this.#p.nodeTimeoutMs
       const abort = new AbortController()
       let timer: NodeJS.Timeout | undefined
@@ -215,9 +216,8 @@ export class CanvasService {
 
   #context(s: RunContext, nodeId: string, signal: AbortSignal): NodeRunContext {
     const runId = s.runId
-    const node = s.graph.nodes.find((n) => n.id === nodeId)!
-    const typeOf = new Map(s.graph.nodes.map((n) => [n.id, n.type]))
-    const upstream = (id: string): Upstream => ({ nodeId: id, nodeType: typeOf.get(id)!, result: s.nodes[id]!.result })
+    const node = s.graph.nodes[s.index[nodeId]!]!
+    const upstream = (id: string): Upstream => ({ nodeId: id, nodeType: s.graph.nodes[s.index[id]!]!.type, result: nodeOf(s, id)!.result })
     // Ancestors nearest first (breadth-first over parents).
     const ancestors: Upstream[] = []
     const seen = new Set<string>([nodeId])

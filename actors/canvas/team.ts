@@ -51,7 +51,7 @@ export function createTeamRunner(p: TeamRunnerParameters): (c: NodeRunContext) =
     const continueKey = team.continueKey ?? (typeof d.continueKey === 'string' ? d.continueKey : undefined)
     if (team.continue === true && continueKey !== undefined) {
       const prev = await p.previousRun(c.wallet, continueKey, c.runId)
-      const prevResult = prev === undefined ? undefined : Object.values(prev.nodes).find((n) => n.result !== null && typeof n.result === 'object' && 'teammates' in (n.result as object))?.result
+      const prevResult = prev === undefined ? undefined : prev.nodes.find((n) => n.result !== null && typeof n.result === 'object' && 'teammates' in (n.result as object))?.result
       if (prevResult !== undefined) earlier = `Findings of the team's earlier run (${prev!.runId}):\n${resultText((prevResult as { summary?: string }).summary ?? prevResult)}`
     }
     const model = typeof d.model === 'string' ? d.model : undefined

@@ -1,6 +1,6 @@
 import type { RecordedEvent } from '../../store/types.js'
 import type { CanvasEvent } from './events.js'
-import { runStatus, type RunContext } from './run-state.js'
+import { nodeOf, runStatus, type RunContext } from './run-state.js'
 
 /** A run id from its stream id (`canvas-<runId>`). */
 export function runIdOf(streamId: string): string {
@@ -75,7 +75,7 @@ export function runView(s: RunContext): Record<string, unknown> {
   const nodeStatuses: Record<string, string> = {}
   const nodeResults: Record<string, unknown> = {}
   for (const n of s.graph.nodes) {
-    const st = s.nodes[n.id]!
+    const st = nodeOf(s, n.id)!
     nodeStatuses[n.id] = st.status
     if (st.status === 'completed') nodeResults[n.id] = st.result
   }
