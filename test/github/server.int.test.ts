@@ -88,6 +88,16 @@ describe('GitHub fixture', () => {
     expect((await gh.git.getRef({ ...c, ref: 'heads/main' })).status).toBe(200)
   })
 
+  it('holds a request after doing it, so a test can kill the client while the write is done but unanswered', async () => {
+    const held = f.hold('git/create-ref', { after: true })
+    const main = (await f.git(['rev-parse', 'refs/heads/main'])).trim()
+    const pending = gh.git.createRef({ ...c, ref: 'refs/heads/held', sha: main })
+    await held.reached
+    expect((await f.git(['rev-parse', 'refs/heads/held'])).trim()).toBe(main)
+    held.release()
+    expect((await pending).status).toBe(201)
+  })
+
   it('checks the token', async () => {
     await expect(new Octokit({ auth: 'ghp_wrong', baseUrl: f.url, log: quiet }).repos.get(c)).rejects.toMatchObject({ status: 401 })
     await expect(new Octokit({ baseUrl: f.url, log: quiet }).repos.get(c)).rejects.toMatchObject({ status: 401 })
