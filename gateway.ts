@@ -44,6 +44,7 @@ import { createChat } from './actors/session/wiring.js'
 import { chatFrameHandlers } from './transport/routes/chat-frames.js'
 import { createCanvas, readArtifact } from './actors/canvas/wiring.js'
 import { createGitHubAdapter } from './connectors/github/github-adapter.js'
+import { createBrowserVerifier } from './connectors/browser/browser-verifier.js'
 import { canvasRoutes, canvasTopic } from './transport/routes/canvas.js'
 
 export interface Gateway {
@@ -159,6 +160,8 @@ export async function startGateway(config: Config, options: StartGatewayOptions 
   // Turns a previous process left running are marked interrupted and billed by the stated rule.
   await chat.recover()
   // Canvas runs: a run actor per run; node effects reuse chat's billing, vault and MCP executor.
+  // Chromium starts on the first browser-verify node, not here.
+  const browser = createBrowserVerifier({ allowedHosts: config.CANVAS_BROWSER_ALLOWED_HOSTS, executablePath: config.CHROMIUM_PATH })
   const canvas = createCanvas({
     config,
     dataDir,
@@ -171,6 +174,7 @@ export async function startGateway(config: Config, options: StartGatewayOptions 
     pool,
     ...(chat.mcp === undefined ? {} : { mcp: chat.mcp }),
     github: createGitHubAdapter({ baseUrl: config.GITHUB_API_URL }),
+    browser,
   })
   const startedAt = new Date()
   const routes: Route[] = [
@@ -257,6 +261,7 @@ export async function startGateway(config: Config, options: StartGatewayOptions 
         stopLedgerTimers()
         chat.close()
         await canvas.close()
+        await browser.close()
         await chain.stop()
         await projections.close()
         await live.stop()

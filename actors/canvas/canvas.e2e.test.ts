@@ -1,3 +1,6 @@
+import { createHash } from 'node:crypto'
+import { createServer, type Server } from 'node:http'
+import type { AddressInfo } from 'node:net'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import WebSocket from 'ws'
 import { generatePrivateKey, privateKeyToAccount } from 'viem/accounts'
@@ -15,6 +18,8 @@ describe('canvas runs end to end over HTTP (SSE, approvals, runs, workflows, Web
   let gw: TestGateway
   let token: string
   let bobToken: string
+  let page: Server
+  let pagePort = 0
   const alice = testAccount(0)
   const bob = testAccount(1)
   const operatorKey = generatePrivateKey()
@@ -22,6 +27,13 @@ describe('canvas runs end to end over HTTP (SSE, approvals, runs, workflows, Web
   const execute = (body: unknown, t = token) => fetch(`${gw.url}/canvas/workflows/execute/stream`, { method: 'POST', headers: auth(t), body: JSON.stringify(body) })
 
   beforeAll(async () => {
+    // The page browser-verify nodes visit (its address is the only one on the allow-list).
+    page = createServer((req, res) => {
+      res.writeHead(req.url === '/' ? 200 : 404, { 'content-type': 'text/html' })
+      res.end('<!doctype html><title>t</title><h1>Hello canvas</h1><ul><li>a</li><li>b</li><li>c</li></ul>')
+    })
+    await new Promise<void>((r) => page.listen(0, '127.0.0.1', r))
+    pagePort = (page.address() as AddressInfo).port
     chain = await startChainTestEnv()
     fx = await startAnthropicFixture()
     let gatewayUrl = ''
@@ -40,6 +52,8 @@ describe('canvas runs end to end over HTTP (SSE, approvals, runs, workflows, Web
       CHAIN_CONFIRMATIONS: '0',
       CHAIN_POLL_MS: '100',
       CANVAS_TEAM_MODE: 'true',
+      // 127.0.0.1:<page port> explicitly; `localhost` by name only, so its loopback address stays forbidden on other ports.
+      CANVAS_BROWSER_ALLOWED_HOSTS: `127.0.0.1:${pagePort},localhost`,
       LOG_LEVEL: 'warn',
     })
     gatewayUrl = gw.url
@@ -59,6 +73,7 @@ describe('canvas runs end to end over HTTP (SSE, approvals, runs, workflows, Web
     await mcp?.close()
     await fx?.close()
     await chain?.stop()
+    await new Promise((r) => page?.close(r))
   })
 
   const spends = async () => (await gw.store.readStream(`wallet-${alice.address.toLowerCase()}`)).filter((e) => e.type === 'SpendSettled')
@@ -255,6 +270,42 @@ describe('canvas runs end to end over HTTP (SSE, approvals, runs, workflows, Web
     expect(second.frames.at(-1)!.type).toBe('run_completed')
     expect(JSON.stringify(fx.requests.at(-3)!.body.messages)).toContain('two typos')
   }, 60_000)
+
+  it('browser-verify drives Chromium against a served page: passing and failing assertions, a screenshot artifact for the owner only, hosts off the allow-list refused', async () => {
+    const verify = (id: string, url: string, assertions: unknown[]) => ({ id, type: 'browserVerifyNode', data: { stepsJson: JSON.stringify([{ action: 'goto', url }]), assertionsJson: JSON.stringify(assertions), timeoutMs: 20_000 } })
+    const res = await execute({
+      nodes: [
+        verify('ok', `http://127.0.0.1:${pagePort}/`, [{ type: 'textVisible', text: 'Hello canvas' }, { type: 'selectorCount', selector: 'li', count: 3 }, { type: 'httpStatus', status: 200 }]),
+        verify('bad', `http://127.0.0.1:${pagePort}/`, [{ type: 'textVisible', text: 'Hello canvas' }, { type: 'selectorCount', selector: 'li', count: 5 }]),
+        verify('off', `http://127.0.0.2:${pagePort}/`, []),
+        verify('name', `http://localhost:${pagePort === 1 ? 2 : 1}/`, []),
+      ],
+      connections: [],
+    })
+    const { frames } = await readCanvasStream(res)
+    const runId = frames[0]!.data.runId as string
+    const okFrame = frames.find((f) => f.data?.nodeId === 'ok' && (f.type === 'node_completed' || f.type === 'node_failed'))
+    expect(okFrame?.type, JSON.stringify(okFrame?.data)).toBe('node_completed')
+    const ok = okFrame!.data.result
+    expect(ok).toMatchObject({ passed: true, status: 200, finalUrl: `http://127.0.0.1:${pagePort}/` })
+    expect(ok.assertions.map((a: any) => a.passed)).toEqual([true, true, true])
+    const failed = Object.fromEntries(frames.filter((f) => f.type === 'node_failed').map((f) => [f.data.nodeId, f.data]))
+    expect(failed.bad).toMatchObject({ code: 'verification_failed' })
+    expect(failed.bad.error).toContain('selectorCount')
+    expect(frames.some((f) => f.type === 'node_log' && f.data.nodeId === 'bad' && /screenshot bad\.png sha256 [0-9a-f]{64}/.test(f.data.message))).toBe(true)
+    expect(failed.off).toMatchObject({ code: 'browser_host_forbidden' })
+    expect(failed.name).toMatchObject({ code: 'browser_host_forbidden' })
+
+    // The screenshot is a run artifact: a PNG whose hash the event recorded, served to the owner only.
+    const shot = await fetch(`${gw.url}${ok.screenshot.url}`, { headers: auth() })
+    expect(shot.status).toBe(200)
+    expect(shot.headers.get('content-type')).toBe('image/png')
+    const bytes = Buffer.from(await shot.arrayBuffer())
+    expect(bytes.subarray(0, 8).toString('hex')).toBe('89504e470d0a1a0a')
+    expect(createHash('sha256').update(bytes).digest('hex')).toBe(ok.screenshot.sha256)
+    expect((await fetch(`${gw.url}${ok.screenshot.url}`, { headers: auth(bobToken) })).status).toBe(404)
+    expect((await fetch(`${gw.url}/canvas/runs/${runId}/artifacts/..%2F..%2Fevents.sqlite`, { headers: auth() })).status).toBe(404)
+  }, 90_000)
 
   it('runs are listed newest first; workflows save with versions and list with JSON strings; canvas:<runId> over WebSocket', async () => {
     const list = (await (await fetch(`${gw.url}/canvas/runs`, { headers: auth() })).json()) as { runs: any[] }

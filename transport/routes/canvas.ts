@@ -265,7 +265,7 @@ export function canvasRoutes(deps: CanvasRoutesDeps): Route[] {
         if (bytes === undefined) throw new NotFoundError('No such artifact in this run', 'artifact_not_found')
         return {
           kind: 'stream',
-          headers: { 'content-type': ctx.params.name?.endsWith('.png') === true ? 'image/png' : 'application/octet-stream', 'content-length': String(bytes.byteLength), 'cache-control': 'private, no-store' },
+          headers: { 'content-type': ctx.params.name?.endsWith('.png') === true ? 'image/png' : 'application/octet-stream', 'cache-control': 'private, no-store' },
           run: async (sink) => {
             await sink.write(bytes)
           },
