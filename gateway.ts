@@ -45,7 +45,7 @@ import { chatFrameHandlers } from './transport/routes/chat-frames.js'
 import { createCanvas, readArtifact } from './actors/canvas/wiring.js'
 import { createGitHubAdapter } from './connectors/github/github-adapter.js'
 import { createBrowserVerifier } from './connectors/browser/browser-verifier.js'
-import { canvasRoutes, canvasTopic } from './transport/routes/canvas.js'
+import { canvasAwareApprove, canvasRoutes, canvasTopic } from './transport/routes/canvas.js'
 
 export interface Gateway {
   port: number
@@ -218,6 +218,8 @@ export async function startGateway(config: Config, options: StartGatewayOptions 
   routes.push({ method: 'GET', path: '/openapi.json', auth: 'none', handler: () => json(openApi) })
 
   const authenticate = (token: string) => tokens.verify(token)
+  const chatFrames = chatFrameHandlers({ sessions: chat.sessions, beginChat: chat.beginChat })
+  const frames = { ...chatFrames, approve: canvasAwareApprove(canvas.service, chatFrames.approve) }
   const websocket = new WebSocketHub({
     store,
     live,
@@ -225,7 +227,7 @@ export async function startGateway(config: Config, options: StartGatewayOptions 
     metrics,
     topics: [walletTopic, chat.topic, canvasTopic(canvas.service)],
     authenticate,
-    commands: chatFrameHandlers({ sessions: chat.sessions, beginChat: chat.beginChat }),
+    commands: frames,
   })
   const server = createHttpServer({
     routes,

@@ -348,6 +348,39 @@ describe('canvas runs end to end over HTTP (SSE, approvals, runs, workflows, Web
     expect(bgot.some((f) => f.type === 'error')).toBe(true)
     bws.close()
   }, 30_000)
+
+  it('over WebSocket: canvas:<runId> streams a run live, and an approve frame with runId resolves its gate', async () => {
+    const res = await execute({
+      nodes: [
+        { id: 'in', type: 'text-input', data: { value: 'ws' } },
+        { id: 'gate', type: 'approvalGateNode', data: {} },
+        { id: 'out', type: 'resultsNode', data: {} },
+      ],
+      connections: [
+        { source: 'in', target: 'gate' },
+        { source: 'gate', target: 'out' },
+      ],
+    })
+    const runId = res.headers.get('x-run-id')!
+    const sse = readCanvasStream(res)
+    const ws = new WebSocket(`${gw.url.replace('http', 'ws')}/ws`, ['agent-gateway.v1.json'], { headers: { authorization: `Bearer ${token}` } })
+    const got: any[] = []
+    ws.on('message', (d: Buffer) => got.push(JSON.parse(d.toString())))
+    await new Promise((r, j) => (ws.once('open', r), ws.once('error', j)))
+    ws.send(JSON.stringify({ type: 'subscribe', topic: `canvas:${runId}`, after: '0' }))
+    const wait = async (pred: () => boolean) => {
+      for (let i = 0; i < 400 && !pred(); i++) await new Promise((r) => setTimeout(r, 25))
+      expect(pred()).toBe(true)
+    }
+    await wait(() => got.some((f) => f.type === 'event' && f.event.type === 'approval_required'))
+    const approvalId = got.find((f) => f.type === 'event' && f.event.type === 'approval_required').event.data.approvalId as string
+    ws.send(JSON.stringify({ type: 'approve', runId, approvalId, decision: 'approve', requestId: 'ws-apr-1' }))
+    await wait(() => got.some((f) => f.type === 'event' && f.event.type === 'run_completed'))
+    expect(got.find((f) => f.type === 'ack' && f.of === 'approve')).toMatchObject({ runId, approvalId, requestId: 'ws-apr-1' })
+    const { frames } = await sse
+    expect(frames.at(-1)!.data.results).toEqual({ in: 'ws', gate: { decision: 'approve', automatic: false, upstream: { in: 'ws' } }, out: { decision: 'approve', automatic: false, upstream: { in: 'ws' } } })
+    ws.close()
+  }, 30_000)
 })
 
 export type { CanvasFrame }

@@ -11,6 +11,7 @@ import type { LiveFeed } from '../live.js'
 import { json, type AuthContext, type Route } from '../route.js'
 import { sse, type SseChannel } from '../sse.js'
 import { followTopic, type TopicSpec } from '../topics.js'
+import type { WsCommandHandler } from '../ws.js'
 
 export interface CanvasRoutesDeps {
   canvas: CanvasService
@@ -313,5 +314,29 @@ export function canvasTopic(canvas: CanvasService): TopicSpec {
     },
     streams: (topic) => [canvas.streamId(runId(topic))],
     project: (event) => projectCanvasEvent(event),
+  }
+}
+
+const canvasApproveFrame = z.object({
+  type: z.literal('approve'),
+  runId: id,
+  approvalId: z.string().min(1).max(256),
+  decision: z.union([z.enum(['approve', 'reject']), z.boolean()]),
+  reason: z.string().max(2000).optional(),
+  requestId: z.string().max(128).optional(),
+})
+
+/**
+ * The WebSocket `approve` frame (§13 `approve {sessionId|runId, approvalId, decision}`): with
+ * `runId` it resolves a canvas gate (same rules as the POST: owner only, idempotent, 409 on a
+ * different decision); otherwise it goes to the chat handler.
+ */
+export function canvasAwareApprove(canvas: CanvasService, chatApprove: WsCommandHandler | undefined): WsCommandHandler {
+  return async (client, raw) => {
+    if (raw.runId === undefined && chatApprove !== undefined) return chatApprove(client, raw)
+    const frame = canvasApproveFrame.parse(raw)
+    const decision = frame.decision === true || frame.decision === 'approve' ? 'approve' : 'reject'
+    await canvas.approve({ runId: frame.runId, wallet: client.auth.address, approvalId: frame.approvalId, decision, ...(frame.reason === undefined ? {} : { reason: frame.reason }) })
+    client.send({ type: 'ack', of: 'approve', runId: frame.runId, approvalId: frame.approvalId, decision, ...(frame.requestId === undefined ? {} : { requestId: frame.requestId }) })
   }
 }
