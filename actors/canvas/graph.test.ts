@@ -52,10 +52,20 @@ describe('validateGraph', () => {
     expect(r.plan.levels).toEqual([0, 1, 2, 3, 4, 5, 6])
   })
 
-  it('accepts a gate that is a grandparent of every write node (Pixel puts it two levels up)', () => {
-    const g = prGraph()
-    expect(validateGraph(g).ok).toBe(true)
-    // cm and pr have the gate as grand- and great-grandparent.
+  it('accepts a gate that is a grandparent of the write node (Pixel puts it two levels up), refuses the same graph without it', () => {
+    const nodes = (gate: boolean): InputNode[] => [
+      { id: 'in', type: 'text-input', data: {} },
+      { id: 'gate', type: gate ? 'approvalNode' : 'agent', data: {} },
+      { id: 'repo', type: 'githubRepoNode', data: { owner: 'o', repo: 'r' } },
+      { id: 'issue', type: 'githubNode', data: { action: 'create_issue', title: 'Found it' } },
+    ]
+    const edges = [
+      { source: 'in', target: 'gate' },
+      { source: 'gate', target: 'repo' },
+      { source: 'repo', target: 'issue' },
+    ]
+    expect(validateGraph({ nodes: nodes(true), edges }).ok).toBe(true)
+    expect(codes(validateGraph({ nodes: nodes(false), edges }))).toEqual(['write_without_approval'])
   })
 
   it('rejects a write node without an upstream gate, also when the gate is only on a sibling branch', () => {
