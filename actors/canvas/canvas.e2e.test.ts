@@ -220,6 +220,30 @@ describe('canvas runs end to end over HTTP (SSE, approvals, runs, workflows, Web
     expect(mcp.calls.find((c) => c.tool === 'echo')).toMatchObject({ kind: 'delegated', wallet: alice.address, agent: 'canvas', session: frames[0]!.data.runId })
   }, 30_000)
 
+  it('a node over its time limit fails with node_timeout, and its model hold is released, not charged', async () => {
+    fx.enqueue({ kind: 'message', content: [{ type: 'text', text: 'too late' }], delayMs: 3000 })
+    const before = (await spends()).length
+    const res = await execute({
+      nodes: [
+        { id: 'in', type: 'text-input', data: { value: 'slow' } },
+        { id: 'ag', type: 'agent', data: { prompt: 'Take your time', timeoutMs: 300 } },
+      ],
+      connections: [{ source: 'in', target: 'ag' }],
+    })
+    const { frames } = await readCanvasStream(res)
+    const runId = frames[0]!.data.runId as string
+    expect(frames.find((f) => f.type === 'node_failed')!.data).toMatchObject({ nodeId: 'ag', code: 'node_timeout' })
+    expect(frames.at(-1)!.type).toBe('run_failed')
+    const wallet = await gw.store.readStream(`wallet-${alice.address.toLowerCase()}`)
+    const mine = wallet.filter((e) => (e.data as any).reservationId === `canvas:${runId}:ag`).map((e) => e.type)
+    for (let i = 0; i < 100 && !mine.includes('SpendReleased'); i++) {
+      await new Promise((r) => setTimeout(r, 50))
+      mine.splice(0, mine.length, ...(await gw.store.readStream(`wallet-${alice.address.toLowerCase()}`)).filter((e) => (e.data as any).reservationId === `canvas:${runId}:ag`).map((e) => e.type))
+    }
+    expect(mine).toEqual(['SpendReserved', 'SpendReleased'])
+    expect((await spends()).length).toBe(before)
+  }, 30_000)
+
   it('team mode with two teammates: events in order, each teammate billed on the ledger, results merged', async () => {
     const before = (await spends()).length
     fx.enqueue(
