@@ -167,4 +167,36 @@ describe('the PR workflow end to end against a real git repository, through two 
     expect(fx.requests.length).toBe(modelCallsBefore + 1)
     expect((await ledger()).filter((e) => e.type === 'SpendSettled' && e.data.reservationId === `canvas:${runId}:ag`)).toHaveLength(1)
   }, 120_000)
+
+  it('SIGKILL during an agent node’s model call: after restart the node runs again under the same reservation and is charged once', async () => {
+    // The first answer stalls before its headers (the gateway dies meanwhile); the resumed call gets the second.
+    fx.enqueue({ kind: 'message', content: [{ type: 'text', text: 'never delivered' }], delayMs: 60_000 }, textTurn('Resumed answer.', USAGE))
+    const before = fx.requests.length
+    const res = await fetch(`${gw.url}/canvas/workflows/execute/stream`, {
+      method: 'POST',
+      headers: auth(),
+      body: JSON.stringify({
+        nodes: [
+          { id: 'in', type: 'text-input', data: { value: 'resume me' } },
+          { id: 'ag', type: 'agent', data: { prompt: 'Answer', model: 'haiku' } },
+          { id: 'out', type: 'results', data: {} },
+        ],
+        connections: [
+          { source: 'in', target: 'ag' },
+          { source: 'ag', target: 'out' },
+        ],
+      }),
+    })
+    const runId = res.headers.get('x-run-id')!
+    for (let i = 0; i < 400 && fx.requests.length === before; i++) await new Promise((r) => setTimeout(r, 25))
+    expect(fx.requests.length).toBe(before + 1)
+    await gw.kill()
+    await res.body?.cancel().catch(() => undefined)
+    gw = await spawnGatewayProcess(env)
+    const done = await until(runId, 'completed')
+    expect(done.nodeResults.out).toMatchObject({ text: 'Resumed answer.' })
+    expect(fx.requests.length).toBe(before + 2)
+    const mine = (await ledger()).filter((e) => e.data?.reservationId === `canvas:${runId}:ag`).map((e) => e.type)
+    expect(mine).toEqual(['SpendReserved', 'SpendSettled'])
+  }, 120_000)
 })
