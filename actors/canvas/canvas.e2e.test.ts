@@ -10,11 +10,13 @@ import { readCanvasStream, type CanvasFrame } from '../../test/canvas/stream.js'
 import { startChainTestEnv, type ChainTestEnv } from '../../test/chain/env.js'
 import { signIn, startTestGateway, testAccount, type TestGateway } from '../../test/gateway.js'
 import { startMcpGateway, type McpGatewayFixture } from '../../test/mcp/gateway.js'
+import { startGitHubFixture, type GitHubFixture } from '../../test/github/server.js'
 
 describe('canvas runs end to end over HTTP (SSE, approvals, runs, workflows, WebSocket)', () => {
   let chain: ChainTestEnv
   let fx: AnthropicFixture
   let mcp: McpGatewayFixture
+  let gh: GitHubFixture
   let gw: TestGateway
   let token: string
   let bobToken: string
@@ -36,6 +38,7 @@ describe('canvas runs end to end over HTTP (SSE, approvals, runs, workflows, Web
     pagePort = (page.address() as AddressInfo).port
     chain = await startChainTestEnv()
     fx = await startAnthropicFixture()
+    gh = await startGitHubFixture()
     let gatewayUrl = ''
     mcp = await startMcpGateway({ jwksUrl: () => `${gatewayUrl}/.well-known/jwks.json`, audience: 'mcp-canvas', operators: [privateKeyToAccount(operatorKey).address] })
     gw = await startTestGateway({
@@ -52,6 +55,8 @@ describe('canvas runs end to end over HTTP (SSE, approvals, runs, workflows, Web
       CHAIN_CONFIRMATIONS: '0',
       CHAIN_POLL_MS: '100',
       CANVAS_TEAM_MODE: 'true',
+      // No GITHUB_TOKEN: GitHub nodes must find the wallet's own token in its vault.
+      GITHUB_API_URL: gh.url,
       // 127.0.0.1:<page port> explicitly; `localhost` by name only, so its loopback address stays forbidden on other ports.
       CANVAS_BROWSER_ALLOWED_HOSTS: `127.0.0.1:${pagePort},localhost`,
       LOG_LEVEL: 'warn',
@@ -71,6 +76,7 @@ describe('canvas runs end to end over HTTP (SSE, approvals, runs, workflows, Web
   afterAll(async () => {
     await gw?.stop()
     await mcp?.close()
+    await gh?.close()
     await fx?.close()
     await chain?.stop()
     await new Promise((r) => page?.close(r))
@@ -244,6 +250,34 @@ describe('canvas runs end to end over HTTP (SSE, approvals, runs, workflows, Web
     expect((await spends()).length).toBe(before)
   }, 30_000)
 
+  it('GitHub nodes use the wallet’s vault secret (server "github"); a wallet without one fails with github_token_missing', async () => {
+    const put = await fetch(`${gw.url}/wallet/mcp-secrets/github`, { method: 'PUT', headers: auth(), body: JSON.stringify({ secrets: { GITHUB_TOKEN: gh.token } }) })
+    expect(put.status).toBe(200)
+    const workflow = {
+      nodes: [
+        { id: 'in', type: 'text-input', data: { value: 'The build is red.' } },
+        { id: 'gate', type: 'approval-gate', data: {} },
+        { id: 'issue', type: 'githubNode', data: { action: 'createIssue', owner: gh.owner, repo: gh.repo, title: 'Red build', labels: 'bug, ci' } },
+      ],
+      connections: [
+        { source: 'in', target: 'gate' },
+        { source: 'gate', target: 'issue' },
+      ],
+      runtime: { autoApprove: true },
+    }
+    const { frames } = await readCanvasStream(await execute(workflow))
+    expect(frames.at(-1)!.type).toBe('run_completed')
+    expect(frames.at(-1)!.data.results.issue).toMatchObject({ number: expect.any(Number), created: true })
+    expect(gh.issues()).toEqual([expect.objectContaining({ title: 'Red build', labels: ['bug', 'ci'], body: expect.stringContaining('The build is red.') })])
+    expect(gh.violations).toEqual([])
+    // The token appears in no event of the run.
+    expect(JSON.stringify(await gw.store.readStream(`canvas-${frames[0]!.data.runId}`), (_k, v) => (typeof v === 'bigint' ? v.toString() : v))).not.toContain(gh.token)
+
+    const other = await readCanvasStream(await execute(workflow, bobToken))
+    expect(other.frames.find((f) => f.type === 'node_failed')!.data).toMatchObject({ nodeId: 'issue', code: 'github_token_missing' })
+    expect(gh.issues()).toHaveLength(1)
+  }, 30_000)
+
   it('team mode with two teammates: events in order, each teammate billed on the ledger, results merged', async () => {
     const before = (await spends()).length
     fx.enqueue(
@@ -337,7 +371,11 @@ describe('canvas runs end to end over HTTP (SSE, approvals, runs, workflows, Web
     const created = list.runs.map((r) => Date.parse(r.createdAt))
     expect([...created].sort((a, b) => b - a)).toEqual(created)
     for (const r of list.runs) expect(r).toMatchObject({ runId: expect.any(String), nodeStatuses: expect.any(Object), nodeResults: expect.any(Object), approvals: expect.any(Array), logs: expect.any(Array) })
-    expect(((await (await fetch(`${gw.url}/canvas/runs`, { headers: auth(bobToken) })).json()) as any).runs).toEqual([])
+    // Each wallet sees only its own runs.
+    expect(list.runs.every((r) => r.walletAddress === alice.address)).toBe(true)
+    const bobs = ((await (await fetch(`${gw.url}/canvas/runs`, { headers: auth(bobToken) })).json()) as any).runs as any[]
+    expect(bobs.length).toBeGreaterThan(0)
+    expect(bobs.every((r) => r.walletAddress === bob.address)).toBe(true)
 
     const wf = { name: 'PR flow', description: 'demo', nodes: [{ id: 'in', type: 'text-input', position: { x: 0, y: 0 }, data: { value: 'x' } }], edges: [{ id: 'e1', source: 'in', target: 'in' }] }
     const s1 = (await (await fetch(`${gw.url}/canvas/workflows`, { method: 'POST', headers: auth(), body: JSON.stringify(wf) })).json()) as { workflowId: string; version: number }
