@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import WebSocket from 'ws'
 import { generatePrivateKey, privateKeyToAccount } from 'viem/accounts'
 import { priceTurn } from '../../pricing/price-turn.js'
-import { startAnthropicFixture, textTurn, type AnthropicFixture } from '../../test/anthropic/server.js'
+import { startAnthropicFixture, textTurn, toolTurn, type AnthropicFixture } from '../../test/anthropic/server.js'
 import { readCanvasStream, type CanvasFrame } from '../../test/canvas/stream.js'
 import { startChainTestEnv, type ChainTestEnv } from '../../test/chain/env.js'
 import { signIn, startTestGateway, testAccount, type TestGateway } from '../../test/gateway.js'
@@ -364,6 +364,27 @@ describe('canvas runs end to end over HTTP (SSE, approvals, runs, workflows, Web
     expect((await fetch(`${gw.url}${ok.screenshot.url}`, { headers: auth(bobToken) })).status).toBe(404)
     expect((await fetch(`${gw.url}/canvas/runs/${runId}/artifacts/..%2F..%2Fevents.sqlite`, { headers: auth() })).status).toBe(404)
   }, 90_000)
+
+  it('a teammate with tools runs an agent loop: tool call through MCP with a delegated token, result fed back, every call billed', async () => {
+    const before = (await spends()).length
+    fx.enqueue(textTurn('no plan today'), toolTurn('echo', { text: 'from the team' }), textTurn('The tool said: echo: from the team'))
+    const res = await execute({
+      nodes: [{ id: 'lead', type: 'agentTeamOrchestratorNode', data: { prompt: 'Use your tools' } }],
+      connections: [],
+      teamRuntime: { teammates: [{ nodeId: 'tm-e', teammateName: 'echoer', rolePrompt: 'You call tools.', tools: ['echo'], maxTurns: 3 }] },
+    })
+    const { frames } = await readCanvasStream(res)
+    const runId = frames[0]!.data.runId as string
+    expect(frames.filter((f) => f.type === 'team_agent_event').map((f) => f.data.eventKind)).toEqual(['agent_started', 'agent_tool_call', 'agent_tool_result', 'agent_message', 'agent_completed'])
+    expect(frames.find((f) => f.type === 'team_agent_event' && f.data.eventKind === 'agent_tool_result')!.data.detail).toMatchObject({ isError: false, result: 'echo: from the team' })
+    expect(mcp.calls.at(-1)).toMatchObject({ tool: 'echo', kind: 'delegated', wallet: alice.address, agent: 'canvas', session: runId })
+    // The tool's answer went back to the model as a tool_result.
+    expect(JSON.stringify(fx.requests.at(-1)!.body.messages)).toContain('tool_result')
+    expect(fx.requests.at(-2)!.body.tools.map((t: any) => t.name)).toEqual(['echo'])
+    const settled = (await spends()).slice(before).map((e) => (e.data as any).reservationId as string)
+    expect(settled.sort()).toEqual([`canvas:${runId}:lead:plan`, `canvas:${runId}:lead:tm-e`, `canvas:${runId}:lead:tm-e:2`].sort())
+    expect(frames.at(-1)!.data.results.lead.summary).toContain('The tool said: echo: from the team')
+  }, 30_000)
 
   it('runs are listed newest first; workflows save with versions and list with JSON strings; canvas:<runId> over WebSocket', async () => {
     const list = (await (await fetch(`${gw.url}/canvas/runs`, { headers: auth() })).json()) as { runs: any[] }

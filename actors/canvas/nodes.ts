@@ -1,4 +1,5 @@
 import { GatewayError, ValidationError } from '../../shared/errors.js'
+import type { ModelContentBlock, ModelMessage, ModelTool } from '../../connectors/anthropic/call-model.js'
 import type { McpToolResult } from '../../connectors/mcp/executor.js'
 import type { DelegatedClaims } from '../../connectors/mcp/delegated-token.js'
 import type { GraphNode, NodeType } from './graph.js'
@@ -43,10 +44,13 @@ export type CanvasModelCall = (p: {
   model: string | undefined
   system: string
   prompt: string
+  /** The whole conversation (an agent loop's later calls); default one user message, `prompt`. */
+  messages?: ModelMessage[]
+  tools?: ModelTool[]
   maxTokens: number
   onText?: (delta: string) => void
   signal?: AbortSignal
-}) => Promise<{ text: string; model: string; usage: unknown; costRaw: bigint; cost: string; balanceRemaining: bigint | null }>
+}) => Promise<{ text: string; content: ModelContentBlock[]; model: string; usage: unknown; costRaw: bigint; cost: string; balanceRemaining: bigint | null }>
 
 export interface NodeDeps {
   modelCall: CanvasModelCall

@@ -1,4 +1,5 @@
-import type { McpExecutor } from '../../connectors/mcp/executor.js'
+import type { ModelMessage, ModelTool } from '../../connectors/anthropic/call-model.js'
+import type { McpExecutor, McpToolInfo } from '../../connectors/mcp/executor.js'
 import type { TeamRuntime } from './events.js'
 import { resultText, type CanvasModelCall, type NodeRunContext } from './nodes.js'
 import type { RunContext } from './run-state.js'
@@ -33,10 +34,63 @@ export function parsePlan(text: string, names: string[]): Subtask[] | undefined 
   }
 }
 
+/** The MCP tools a teammate may use: named in `tools`, or served by one of its `allowedServers` (`<server>__<tool>`). */
+function teammateTools(all: McpToolInfo[], mate: Teammate): ModelTool[] {
+  const names = new Set(mate.tools ?? [])
+  const servers = new Set(mate.allowedServers ?? [])
+  return all
+    .filter((t) => names.has(t.name) || (t.name.includes('__') && servers.has(t.name.split('__')[0]!)))
+    .map((t) => ({ name: t.name, ...(t.description === undefined ? {} : { description: t.description }), input_schema: t.inputSchema }))
+}
+
+/**
+ * One teammate's agent loop: a billed model call per turn (reservation
+ * `canvas:<runId>:<orchestrator>:<teammate>[:<turn>]`), its tool uses run through the MCP
+ * executor with a delegated token limited to its tools, results fed back, up to maxTurns.
+ */
+async function teammateLoop(p: TeamRunnerParameters, c: NodeRunContext, mate: Teammate, task: string, model: string | undefined): Promise<{ text: string; model: string; calls: number; toolCalls: number }> {
+  const tools = p.mcp === undefined || ((mate.tools ?? []).length === 0 && (mate.allowedServers ?? []).length === 0) ? [] : teammateTools(await p.mcp.listTools(), mate)
+  const messages: ModelMessage[] = [{ role: 'user', content: task }]
+  const maxTurns = mate.maxTurns ?? 4
+  let toolCalls = 0
+  for (let turn = 1; ; turn++) {
+    const r = await p.modelCall({
+      wallet: c.wallet,
+      reservationId: `canvas:${c.runId}:${c.node.id}:${mate.nodeId}${turn === 1 ? '' : `:${turn}`}`,
+      ref: { sessionId: c.runId, turnId: `${c.node.id}:${mate.nodeId}` },
+      model: mate.model ?? model,
+      system: mate.rolePrompt ?? `You are ${mate.teammateName}, a member of a team.`,
+      prompt: task,
+      messages,
+      tools,
+      maxTokens: 1024,
+      signal: c.signal,
+    })
+    if (r.text.length > 0) await c.teamEvent({ agentName: mate.teammateName, eventKind: 'agent_message', message: r.text })
+    const uses = r.content.flatMap((b) => (b.type === 'tool_use' ? [b] : []))
+    if (uses.length === 0 || turn >= maxTurns || p.mcp === undefined) return { text: r.text, model: r.model, calls: turn, toolCalls }
+    messages.push({ role: 'assistant', content: r.content })
+    const results: { type: 'tool_result'; tool_use_id: string; content: string; is_error?: boolean }[] = []
+    for (const u of uses) {
+      await c.teamEvent({ agentName: mate.teammateName, eventKind: 'agent_tool_call', message: u.name, detail: { args: u.input } })
+      const allowed = tools.some((t) => t.name === u.name)
+      const out = allowed
+        ? await p.mcp
+            .callTool({ claims: { wallet: c.wallet, agent: 'canvas', session: c.runId, tools: tools.map((t) => t.name) }, name: u.name, args: (u.input ?? {}) as Record<string, unknown>, signal: c.signal })
+            .catch((e: unknown) => ({ isError: true, text: e instanceof Error ? e.message : 'The tool call failed' }))
+        : { isError: true, text: `Tool ${u.name} is not allowed for this teammate.` }
+      if (allowed) toolCalls++
+      await c.teamEvent({ agentName: mate.teammateName, eventKind: 'agent_tool_result', message: u.name, detail: { isError: out.isError, result: out.text.slice(0, 2000) } })
+      results.push({ type: 'tool_result', tool_use_id: u.id, content: out.text, ...(out.isError ? { is_error: true } : {}) })
+    }
+    messages.push({ role: 'user', content: results })
+  }
+}
+
 /**
  * Team mode: the orchestrator node plans one subtask per teammate with a billed model
  * call, every teammate (from `teamRuntime.teammates`, not from `nodes`) works its subtask
- * with its own billed model call under its role prompt and model, progress is recorded as
+ * in its own billed agent loop under its role prompt, model and tools, progress is recorded as
  * team events (agent_started … agent_completed with the findings), and the orchestrator
  * merges the findings into its result. `continue` + `continueKey` feed the earlier run's
  * findings back in.
@@ -77,19 +131,9 @@ export function createTeamRunner(p: TeamRunnerParameters): (c: NodeRunContext) =
         const mate = teammates.find((t) => t.teammateName === s.teammate)!
         await c.teamEvent({ agentName: mate.teammateName, eventKind: 'agent_started', message: s.task })
         try {
-          const r = await p.modelCall({
-            wallet: c.wallet,
-            reservationId: `canvas:${c.runId}:${c.node.id}:${mate.nodeId}`,
-            ref: { sessionId: c.runId, turnId: `${c.node.id}:${mate.nodeId}` },
-            model: mate.model ?? model,
-            system: mate.rolePrompt ?? `You are ${mate.teammateName}, a member of a team.`,
-            prompt: [earlier, s.task].filter(Boolean).join('\n\n'),
-            maxTokens: 1024,
-            signal: c.signal,
-          })
-          await c.teamEvent({ agentName: mate.teammateName, eventKind: 'agent_message', message: r.text })
-          await c.teamEvent({ agentName: mate.teammateName, eventKind: 'agent_completed', message: r.text, detail: { model: r.model, cost: r.cost, costRaw: r.costRaw.toString() } })
-          return { name: mate.teammateName, nodeId: mate.nodeId, task: s.task, result: r.text, cost: r.cost }
+          const r = await teammateLoop(p, c, mate, [earlier, s.task].filter(Boolean).join('\n\n'), model)
+          await c.teamEvent({ agentName: mate.teammateName, eventKind: 'agent_completed', message: r.text, detail: { model: r.model, calls: r.calls, toolCalls: r.toolCalls } })
+          return { name: mate.teammateName, nodeId: mate.nodeId, task: s.task, result: r.text, calls: r.calls }
         } catch (error) {
           await c.teamEvent({ agentName: mate.teammateName, eventKind: 'agent_completed', message: 'failed', detail: { error: error instanceof Error ? error.message : String(error) } })
           throw error

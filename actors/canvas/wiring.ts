@@ -66,13 +66,14 @@ export function createCanvas(p: CreateCanvasParameters): Canvas {
       ref: c.ref,
       model,
       system: c.system,
-      messages: [{ role: 'user', content: c.prompt }],
+      messages: c.messages ?? [{ role: 'user', content: c.prompt }],
+      ...(c.tools === undefined || c.tools.length === 0 ? {} : { tools: c.tools }),
       maxTokens: c.maxTokens,
       ...(c.onText === undefined ? {} : { onText: c.onText }),
       ...(c.signal === undefined ? {} : { signal: c.signal }),
     })
     const text = r.result.content.flatMap((b) => (b.type === 'text' ? [b.text] : [])).join('')
-    return { text, model: r.result.model, usage: r.result.usage, costRaw: r.cost.platformCost, cost: formatUsd(r.cost.platformCost), balanceRemaining: r.balanceRemaining }
+    return { text, content: r.result.content, model: r.result.model, usage: r.result.usage, costRaw: r.cost.platformCost, cost: formatUsd(r.cost.platformCost), balanceRemaining: r.balanceRemaining }
   }
 
   const projections = new ProjectionRunner({
