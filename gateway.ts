@@ -168,6 +168,7 @@ export async function startGateway(config: Config, options: StartGatewayOptions 
     store,
     ...(snapshots === undefined ? {} : { snapshots }),
     snapshotEvery: config.SNAPSHOT_EVERY,
+    cacheSize: config.ACTOR_CACHE_SIZE,
     logger,
     wallets,
     vault,

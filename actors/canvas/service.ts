@@ -18,6 +18,8 @@ export interface CanvasServiceParameters {
   store: EventStore
   snapshots?: SnapshotStore
   snapshotEvery?: number
+  /** Idle runs kept in memory (ACTOR_CACHE_SIZE). */
+  cacheSize?: number
   deps: NodeDeps
   /** Piscina pool (workers/pool.ts) for planning large graphs; without it everything runs inline. */
   pool?: { run<R>(task: string, payload: unknown): Promise<R> }
@@ -70,6 +72,7 @@ export class CanvasService {
       store: p.store,
       ...(p.snapshots === undefined ? {} : { snapshots: p.snapshots }),
       ...(p.snapshotEvery === undefined ? {} : { snapshotEvery: p.snapshotEvery }),
+      ...(p.cacheSize === undefined ? {} : { cacheSize: p.cacheSize }),
       ...(p.now === undefined ? {} : { now: p.now }),
       newId: this.#newId,
       effects: {

@@ -25,6 +25,7 @@ export interface CreateCanvasParameters {
   store: EventStore
   snapshots?: SnapshotStore
   snapshotEvery?: number
+  cacheSize?: number
   logger: Logger
   wallets: WalletHostLike
   vault: { getProviderKey(address: string, provider: 'anthropic'): Promise<string>; getMcpSecrets(address: string, serverId: string): Promise<Record<string, string>> }
@@ -116,6 +117,7 @@ export function createCanvas(p: CreateCanvasParameters): Canvas {
     store: p.store,
     ...(p.snapshots === undefined ? {} : { snapshots: p.snapshots }),
     ...(p.snapshotEvery === undefined ? {} : { snapshotEvery: p.snapshotEvery }),
+    ...(p.cacheSize === undefined ? {} : { cacheSize: p.cacheSize }),
     deps,
     ...(p.pool === undefined ? {} : { pool: p.pool }),
     maxParallel: p.config.CANVAS_MAX_PARALLEL,
