@@ -6,7 +6,7 @@ import WebSocket from 'ws'
 import { generatePrivateKey, privateKeyToAccount } from 'viem/accounts'
 import { priceTurn } from '../../pricing/price-turn.js'
 import { startAnthropicFixture, textTurn, toolTurn, type AnthropicFixture } from '../../test/anthropic/server.js'
-import { readCanvasStream, type CanvasFrame } from '../../test/canvas/stream.js'
+import { readCanvasStream } from '../../test/canvas/stream.js'
 import { startChainTestEnv, type ChainTestEnv } from '../../test/chain/env.js'
 import { signIn, startTestGateway, testAccount, type TestGateway } from '../../test/gateway.js'
 import { startMcpGateway, type McpGatewayFixture } from '../../test/mcp/gateway.js'
@@ -466,4 +466,3 @@ describe('canvas runs end to end over HTTP (SSE, approvals, runs, workflows, Web
   }, 30_000)
 })
 
-export type { CanvasFrame }
