@@ -102,6 +102,12 @@ export const configSchema = z.object({
   /** Extra folders of agent definition files (comma-separated), besides the shipped agents. */
   AGENTS_DIRS: csv.default([]),
 
+  /** Canvas: nodes of one run executing at once. */
+  CANVAS_MAX_PARALLEL: int(1, 64).default(4),
+  /** Canvas: a node's time limit unless its data.timeoutMs says otherwise (approval gates wait without limit). */
+  CANVAS_NODE_TIMEOUT_MS: int(100).default(300_000),
+  /** Canvas: agent-team-orchestrator nodes (team mode). */
+  CANVAS_TEAM_MODE: bool.default(false),
   /** Canvas GitHub nodes: the fallback token when a node names no vault secret. */
   GITHUB_TOKEN: z.string().min(1).optional(),
   /** GitHub REST base URL (GitHub Enterprise Server: https://<host>/api/v3). */

@@ -51,6 +51,10 @@ import { chatFrameHandlers } from './transport/routes/chat-frames.js'
 import { createReflect, type Reflect } from './actors/reflect/wiring.js'
 import { selfImprovementRoutes } from './transport/routes/self-improvement.js'
 import { skillsRoutes } from './transport/routes/skills.js'
+import { createCanvas, readArtifact } from './actors/canvas/wiring.js'
+import { createGitHubAdapter } from './connectors/github/github-adapter.js'
+import { createBrowserVerifier } from './connectors/browser/browser-verifier.js'
+import { canvasAwareApprove, canvasRoutes, canvasTopic } from './transport/routes/canvas.js'
 
 export interface Gateway {
   port: number
@@ -203,6 +207,24 @@ export async function startGateway(config: Config, options: StartGatewayOptions 
   })
   // Turns a previous process left running are marked interrupted and billed by the stated rule.
   await chat.recover()
+  // Canvas runs: a run actor per run; node effects reuse chat's billing, vault and MCP executor.
+  // Chromium starts on the first browser-verify node, not here.
+  const browser = createBrowserVerifier({ allowedHosts: config.CANVAS_BROWSER_ALLOWED_HOSTS, executablePath: config.CHROMIUM_PATH })
+  const canvas = createCanvas({
+    config,
+    dataDir,
+    store,
+    ...(snapshots === undefined ? {} : { snapshots }),
+    snapshotEvery: config.SNAPSHOT_EVERY,
+    cacheSize: config.ACTOR_CACHE_SIZE,
+    logger,
+    wallets,
+    vault,
+    pool,
+    ...(chat.mcp === undefined ? {} : { mcp: chat.mcp }),
+    github: createGitHubAdapter({ baseUrl: config.GITHUB_API_URL }),
+    browser,
+  })
   // Self-improvement runs a previous process left running are resumed; then the scheduler ticks.
   await reflect.start()
   const startedAt = new Date()
@@ -210,6 +232,14 @@ export async function startGateway(config: Config, options: StartGatewayOptions 
     ...chat.routes,
     ...selfImprovementRoutes({ reflect: reflect.service }),
     ...skillsRoutes({ reflect: reflect.service }),
+    ...canvasRoutes({
+      canvas: canvas.service,
+      store,
+      live,
+      projections: canvas.projections,
+      readArtifact: (runId, name) => readArtifact(canvas.artifactsDir, runId, name),
+      getProviderKey: (address, provider) => vault.getProviderKey(address, provider),
+    }),
     ...systemRoutes({
       store,
       metrics,
@@ -251,15 +281,17 @@ export async function startGateway(config: Config, options: StartGatewayOptions 
   const authenticate = (token: string) => tokens.verify(token)
   // One write budget per wallet, whether the write comes over HTTP or as a WebSocket command.
   const walletBuckets = new TokenBuckets({ perSecond: config.RATE_LIMIT_WALLET_PER_S, burst: config.RATE_LIMIT_WALLET_BURST })
+  const chatFrames = chatFrameHandlers({ sessions: chat.sessions, beginChat: chat.beginChat })
+  const frames = { ...chatFrames, approve: canvasAwareApprove(canvas.service, chatFrames.approve) }
   const websocket = new WebSocketHub({
     walletBuckets,
     store,
     live,
     logger,
     metrics,
-    topics: [walletTopic, chat.topic],
+    topics: [walletTopic, chat.topic, canvasTopic(canvas.service)],
     authenticate,
-    commands: chatFrameHandlers({ sessions: chat.sessions, beginChat: chat.beginChat }),
+    commands: frames,
   })
   // Logout anywhere on this store closes the sockets that token opened, here too.
   live.onStream(REVOCATION_STREAM, (e) => {
@@ -283,6 +315,8 @@ export async function startGateway(config: Config, options: StartGatewayOptions 
     stopLedgerTimers()
     await reflect.close()
     chat.close()
+    await canvas.close()
+    await browser.close()
     await chain.stop()
     await projections.close()
     await ledgerLog.close()
@@ -300,6 +334,8 @@ export async function startGateway(config: Config, options: StartGatewayOptions 
     await releaseAll()
     throw error
   }
+  // Unfinished canvas runs resume once the server is up (their nodes may call back into it, e.g. MCP's JWKS).
+  void canvas.recover().catch((err: unknown) => logger.error({ err }, 'canvas recovery failed'))
   if (config.PUBLIC_URL === undefined) publicUrl = `http://${config.HOST}:${port}`
   // Cross-gateway trust as a peer would see it (needs the final URL); repeated hourly for rotations.
   await attestation.service.selfCheck()
