@@ -25,7 +25,7 @@ export const FLOORS: readonly (readonly string[])[] = [
   ['projections', 'ledger-log'], // read models over actors' events, the timers they drive, and the Merkle log over the ledger
   ['connectors', 'workers'], // outbound edges: adapt to the domains' ports; the worker pool
   ['transport', 'cli', 'scripts'], // inbound edges
-  ['gateway.ts', 'main.ts'], // the composition root and the process entry
+  ['gateway.ts', 'gateway-canvas.ts', 'gateway-reflect.ts', 'main.ts'], // the composition root and the process entry
 ]
 
 /**

@@ -1,5 +1,5 @@
-import type { ModelMessage, ModelTool } from '../../connectors/anthropic/call-model.js'
-import type { McpExecutor, McpToolInfo } from '../../connectors/mcp/executor.js'
+import type { ModelMessage, ModelTool } from '../billing/model-port.js'
+import type { McpExecutor, McpToolInfo } from '../billing/tool-port.js'
 import type { TeamRuntime } from './events.js'
 import { resultText, type CanvasModelCall, type NodeRunContext } from './nodes.js'
 import type { RunContext } from './run-state.js'

@@ -1,5 +1,5 @@
 import { z } from 'zod'
-import type { ModelTool } from '../../connectors/anthropic/call-model.js'
+import type { ModelTool } from '../billing/model-port.js'
 import type { Learning } from './grounding.js'
 import type { SessionTranscript } from './transcript.js'
 

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto'
-import type { CallModel } from '../../connectors/anthropic/call-model.js'
+import type { CallModel } from '../billing/model-port.js'
 import { GatewayError } from '../../shared/errors.js'
 import type { EventStore, SnapshotStore } from '../../store/types.js'
 import { billedModelCall } from '../billing/billed-model-call.js'

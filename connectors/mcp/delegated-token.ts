@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto'
 import { SignJWT, type CryptoKey, type KeyObject } from 'jose'
+import type { DelegatedClaims } from '../../actors/billing/tool-port.js'
 
 /** The gateway's ES256 signing key (keys/signing-key.ts) as this module needs it. */
 export interface DelegationKey {
@@ -8,14 +9,7 @@ export interface DelegationKey {
   kid: string
 }
 
-export interface DelegatedClaims {
-  /** Checksummed wallet address the call is made for. */
-  wallet: string
-  agent: string
-  session: string
-  /** Tool names this token may call. */
-  tools: string[]
-}
+export type { DelegatedClaims }
 
 export interface SignDelegatedTokenParameters {
   key: DelegationKey

@@ -2,31 +2,12 @@ import { Client } from '@modelcontextprotocol/sdk/client/index.js'
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js'
 import type { EthHttpSigner } from '@slicekit/erc8128'
 import { GatewayError, UnavailableError } from '../../shared/errors.js'
-import { signDelegatedToken, type DelegatedClaims, type DelegationKey } from './delegated-token.js'
+import type { CallToolParameters, McpExecutor, McpToolInfo, McpToolResult } from '../../actors/billing/tool-port.js'
+import { signDelegatedToken, type DelegationKey } from './delegated-token.js'
 import { operatorFetch } from './operator-fetch.js'
 
-/** A tool as the model sees it. */
-export interface McpToolInfo {
-  name: string
-  description?: string
-  inputSchema: { type: 'object'; [k: string]: unknown }
-}
-
-/** What one tool call produced, flattened for the model and the SSE stream. */
-export interface McpToolResult {
-  isError: boolean
-  /** Text content joined; non-text content as JSON. */
-  text: string
-  /** An x402 payment made for this call (atomic USDC units), when there was one. */
-  paid?: { amount: bigint; payTo: string; txHash?: string; network: string; reservationId: string }
-}
-
-export interface CallToolParameters {
-  claims: DelegatedClaims
-  name: string
-  args: Record<string, unknown>
-  signal?: AbortSignal
-}
+// The port is the domains' (actors/billing/tool-port.ts); this connector implements it.
+export type { CallToolParameters, McpExecutor, McpToolInfo, McpToolResult }
 
 /** Pays an x402 requirement for one call (connectors/mcp/x402.ts); undefined = refuse paid tools. */
 export type X402Payer = (p: {
@@ -37,14 +18,6 @@ export type X402Payer = (p: {
   requirement: unknown
 }) => Promise<{ meta: Record<string, unknown>; amount: bigint; payTo: string; network: string; reservationId: string; settle(ok: boolean, txHash?: string, outcomeUnknown?: boolean): Promise<void> } | undefined>
 
-export interface McpExecutor {
-  /** The gateway's tool catalogue (operator path, cached). */
-  listTools(): Promise<McpToolInfo[]>
-  /** One tool call on a wallet's behalf (delegated JWT). */
-  callTool(p: CallToolParameters): Promise<McpToolResult>
-  /** True when the MCP gateway answers an operator-signed ping. */
-  health(): Promise<boolean>
-}
 
 export interface McpExecutorOptions {
   /** MCP_GATEWAY_URL (the Streamable HTTP endpoint). */
