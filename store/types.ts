@@ -113,6 +113,12 @@ export interface EventStore {
   subscribeAll(options?: SubscribeAllOptions): Subscription
   /** Position of the newest event (0n when empty). */
   headPosition(): Promise<Position>
+  /**
+   * The same, answered synchronously where that is cheap (an embedded file: one indexed
+   * read that sees every process's commits). Lets a reader skip a catch-up when nothing
+   * was committed since it last looked. Absent on networked stores.
+   */
+  localHead?(): Position
   /** Flush pending appends and release the store. */
   close(): Promise<void>
   /** Cheap reachability probe for GET /health (optional: embedded stores are always reachable). */

@@ -208,6 +208,11 @@ export class SqliteEventStore implements EventStore {
   }
 
   async headPosition(): Promise<Position> {
+    return this.localHead()
+  }
+
+  /** max(position) through this connection: sees every committed write, this process's or another's. */
+  localHead(): Position {
     this.#assertOpen()
     return this.#stmt.headPosition.get()?.p ?? 0n
   }
