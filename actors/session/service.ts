@@ -8,13 +8,14 @@ import { estimatePromptTokens, spendBreakdown, turnCost } from '../billing/bille
 import { DomainError, GatewayError, NotFoundError } from '../../shared/errors.js'
 import type { EventStore, RecordedEvent, SnapshotStore } from '../../store/types.js'
 import { ActorHost } from '../runtime/host.js'
+import { commitTogether, type Party } from '../runtime/joint.js'
 import type { EffectCall, EffectContext } from '../runtime/types.js'
 import type { SessionCommand } from './commands.js'
 import { findRecentTurn, type SessionSnapshot } from './decide.js'
 import { sessionDefinition } from './definition.js'
 import { DeltaBus } from './deltas.js'
 import type { ImageInput, TurnCost } from './events.js'
-import type { SessionLedger } from './ledger-port.js'
+import type { SessionLedger, Settled } from './ledger-port.js'
 import type { TurnState } from './machine.js'
 
 export interface SessionServiceParameters {
@@ -32,6 +33,15 @@ export interface SessionServiceParameters {
   now?: () => Date
   newId?: () => string
   onError?: (error: unknown, where: string) => void
+}
+
+type SessionEffectContext = EffectContext<SessionCommand, SessionSnapshot>
+
+export interface StartedTurn {
+  turnId: string
+  attached: boolean
+  /** Revision of the turn's first event, when this call started it: its stream replays from there. */
+  fromRevision?: bigint
 }
 
 export interface StartTurnParameters {
@@ -70,8 +80,8 @@ export class SessionService {
     this.#now = p.now ?? (() => new Date())
     this.#newId = p.newId ?? randomUUID
     this.#window = p.dedupeWindowMs ?? 10 * 60_000
-    const bind = (fn: (a: any, ctx: EffectContext<SessionCommand>) => Promise<void>, where: string) => (action: EffectCall, ctx: EffectContext<SessionCommand>) => {
-      const publishing: EffectContext<SessionCommand> = {
+    const bind = (fn: (a: any, ctx: SessionEffectContext) => Promise<void>, where: string) => (action: EffectCall, ctx: SessionEffectContext) => {
+      const publishing: SessionEffectContext = {
         ...ctx,
         send: async (command, metadata) => {
           const r = await ctx.send(command, metadata)
@@ -175,7 +185,7 @@ export class SessionService {
    * Starts a turn, or attaches a resent message to its turn. Reserves the first model
    * call's maxCost first, so a wallet without balance or budget gets a 402 before any stream.
    */
-  async startTurn(p: StartTurnParameters): Promise<{ turnId: string; attached: boolean }> {
+  async startTurn(p: StartTurnParameters): Promise<StartedTurn> {
     const state = await this.owned(p.sessionId, p.wallet)
     const key = p.idempotencyKey !== undefined && p.idempotencyKey.length > 0 ? `k:${p.idempotencyKey}` : `m:${createHash('sha256').update(p.text).update('\0').update(p.model).digest('base64url')}`
     const recent = findRecentTurn(state, key, this.#now(), this.#window)
@@ -194,29 +204,53 @@ export class SessionService {
     })
     const turnId = this.#newId()
     const reservationId = `${turnId}:1`
-    await this.#p.ledger.reserve({ wallet: p.wallet, agentId: agent.id, reservationId, amount, purpose: `chat turn ${turnId}` })
-    try {
-      const r = await this.#send(p.sessionId, {
-        type: 'StartTurn',
-        turnId,
-        text: p.text,
-        ...(p.images === undefined ? {} : { images: p.images }),
-        idempotencyKey: key,
-        model: p.model,
-        reservationId,
-        reserved: amount,
-        dedupeWindowMs: this.#window,
+    const start: SessionCommand = {
+      type: 'StartTurn',
+      turnId,
+      text: p.text,
+      ...(p.images === undefined ? {} : { images: p.images }),
+      idempotencyKey: key,
+      model: p.model,
+      reservationId,
+      reserved: amount,
+      dedupeWindowMs: this.#window,
+    }
+    const reservation = { wallet: p.wallet, agentId: agent.id, reservationId, amount, purpose: `chat turn ${turnId}` }
+    const joint = this.#p.ledger.together
+    if (joint !== undefined) {
+      // One commit: the wallet decides the hold from its own state (402 refuses both), the
+      // session records the message and the turn; the reservation part goes first (KurrentDB order).
+      const wallet = joint.party(p.wallet)
+      const session = this.#party(p.sessionId)
+      const { result, committed } = await commitTogether(this.#p.store, [wallet, session], (j) => {
+        const t = j.decide(session, start)
+        // Raced with the same message: attach to the turn that won, reserve nothing.
+        if (t.events.length === 0) return findRecentTurn(t.snapshot, key, this.#now(), this.#window) ?? turnId
+        joint.reserve(j, wallet, reservation)
+        return undefined
       })
+      this.#publish(p.sessionId, committed[1])
+      if (result !== undefined) return { turnId: result, attached: true }
+      const first = committed[1]?.events[0]
+      return { turnId, attached: false, ...(first === undefined ? {} : { fromRevision: first.revision }) }
+    }
+    await this.#p.ledger.reserve(reservation)
+    try {
+      const r = await this.#send(p.sessionId, start)
       if (r.events.length === 0) {
         // Raced with the same message: attach to the turn that won.
         await this.#p.ledger.release({ wallet: p.wallet, reservationId, reason: 'duplicate message' })
         return { turnId: findRecentTurn(r.snapshot, key, this.#now(), this.#window) ?? turnId, attached: true }
       }
-      return { turnId, attached: false }
+      return { turnId, attached: false, fromRevision: r.events[0]!.revision }
     } catch (error) {
       await this.#p.ledger.release({ wallet: p.wallet, reservationId, reason: 'turn refused' }).catch(() => undefined)
       throw error
     }
+  }
+
+  #party(sessionId: string): Party<typeof sessionDefinition.machine, SessionCommand> {
+    return { host: this.host as unknown as Party<typeof sessionDefinition.machine, SessionCommand>['host'], actorId: sessionId }
   }
 
   /** Resolves a pending approval of this session (authorised by the unguessable id alone, §6). */
@@ -280,16 +314,17 @@ export class SessionService {
     }
   }
 
-  async #turn(sessionId: string, turnId: string): Promise<{ state: SessionSnapshot; turn: TurnState } | undefined> {
-    const { snapshot } = await this.host.read(sessionId)
+  /** The running turn `turnId`, from the snapshot an effect was handed, else the actor's current state. */
+  async #turn(sessionId: string, turnId: string, committed?: SessionSnapshot): Promise<{ state: SessionSnapshot; turn: TurnState } | undefined> {
+    const snapshot = committed ?? (await this.host.read(sessionId)).snapshot
     const turn = snapshot.context.turn
     if (snapshot.value !== 'running' || turn === null || turn.turnId !== turnId) return undefined
     return { state: snapshot, turn }
   }
 
-  async #callModel(params: { turnId: string; call: number }, ctx: EffectContext<SessionCommand>): Promise<void> {
+  async #callModel(params: { turnId: string; call: number }, ctx: SessionEffectContext): Promise<void> {
     const sessionId = ctx.actorId
-    const found = await this.#turn(sessionId, params.turnId)
+    const found = await this.#turn(sessionId, params.turnId, ctx.snapshot)
     if (found === undefined) return
     const { state } = found
     let { turn } = found
@@ -325,7 +360,7 @@ export class SessionService {
           offset += text.length
         },
       })
-      await ctx.send({
+      const response: SessionCommand = {
         type: 'RecordModelResponse',
         turnId: turn.turnId,
         call: params.call,
@@ -337,15 +372,54 @@ export class SessionService {
         maxToolIterations: agent.maxToolIterations,
         toolsNeedingApproval: agent.toolsNeedingApproval,
         approvalTimeoutMs: agent.approvalTimeoutMs,
-      })
+      }
+      const joint = this.#p.ledger.together
+      if (joint === undefined) {
+        await ctx.send(response)
+        return
+      }
+      // One commit after the call: the response, and when it is the last one the
+      // settlement (decided by the wallet) and the turn's completion.
+      const walletParty = joint.party(wallet)
+      const session = this.#party(sessionId)
+      let settleError: unknown
+      const { committed } = await commitTogether(
+        this.#p.store,
+        [walletParty, session],
+        (j) => {
+          settleError = undefined
+          const t = j.decide(session, response)
+          const responded = t.events[0]
+          if (responded === undefined || !(responded.data as { final: boolean }).final) return
+          const done = t.snapshot.context.turn
+          if (done === null) return
+          const cost = turnCost(done.model, done.usage, done.toolCalls, done.toolCosts, 0n)
+          let settled: Settled = { charged: 0n, balanceRemaining: null }
+          try {
+            settled = joint.settle(j, walletParty, {
+              wallet,
+              reservationId: done.reservationId,
+              amount: cost.platformCost,
+              breakdown: spendBreakdown(cost, { sessionId, turnId: done.turnId }),
+            })
+          } catch (error) {
+            // The reply was delivered; a lost hold (expired) is the operator's loss, not the user's error.
+            settleError = error
+          }
+          j.decide(session, { type: 'CompleteTurn', turnId: done.turnId, cost: { ...cost, charged: settled.charged }, balanceRemaining: settled.balanceRemaining })
+        },
+        { metadata: causedBy(ctx.event) },
+      )
+      if (settleError !== undefined) this.#p.onError?.(settleError, 'settleTurn')
+      this.#publish(sessionId, committed[1])
     } catch (error) {
       const e = error instanceof GatewayError ? error : new GatewayError('model_call_failed', 'The model call failed', { cause: error })
       await this.#endTurn(sessionId, turn.turnId, 'failed', e.code, e.shortMessage)
     }
   }
 
-  async #executeTool(params: { turnId: string; toolUseId: string; name: string; args: unknown }, ctx: EffectContext<SessionCommand>): Promise<void> {
-    const found = await this.#turn(ctx.actorId, params.turnId)
+  async #executeTool(params: { turnId: string; toolUseId: string; name: string; args: unknown }, ctx: SessionEffectContext): Promise<void> {
+    const found = await this.#turn(ctx.actorId, params.turnId, ctx.snapshot)
     if (found === undefined) return
     const { state } = found
     const agent = this.#agent(state.context.agentId!)
@@ -368,7 +442,7 @@ export class SessionService {
     }
   }
 
-  async #requestApproval(params: { turnId: string; approvalId: string; expiresAt: string }, ctx: EffectContext<SessionCommand>): Promise<void> {
+  async #requestApproval(params: { turnId: string; approvalId: string; expiresAt: string }, ctx: SessionEffectContext): Promise<void> {
     const wait = Math.max(0, Date.parse(params.expiresAt) - this.#now().getTime())
     const timer = setTimeout(() => {
       this.#timers.delete(params.approvalId)
@@ -378,8 +452,9 @@ export class SessionService {
     this.#timers.set(params.approvalId, timer)
   }
 
-  async #settleTurn(params: { turnId: string }, ctx: EffectContext<SessionCommand>): Promise<void> {
-    const found = await this.#turn(ctx.actorId, params.turnId)
+  async #settleTurn(params: { turnId: string }, ctx: SessionEffectContext): Promise<void> {
+    // Joined to the response's commit (the turn already completed there), this finds nothing to do.
+    const found = await this.#turn(ctx.actorId, params.turnId, ctx.snapshot)
     if (found === undefined) return
     const { state, turn } = found
     const wallet = state.context.wallet!
@@ -416,6 +491,11 @@ export class SessionService {
     if (how === 'failed') await this.#send(sessionId, { type: 'FailTurn', turnId, code, message, cost })
     else await this.#send(sessionId, { type: 'InterruptTurn', turnId, reason: message, cost })
   }
+}
+
+/** Metadata of commands an effect sends: caused by the event that asked for the effect. */
+function causedBy(event: RecordedEvent): { causationId: string; correlationId?: string } {
+  return { causationId: event.id, ...(event.metadata.correlationId === undefined ? {} : { correlationId: event.metadata.correlationId }) }
 }
 
 /** Per-wallet index of sessions (lower-case address), for GET /agents/:id/sessions. */

@@ -72,7 +72,7 @@ function summary(id: string, s: SessionSnapshot) {
 export async function pumpSession(
   deps: Pick<SessionRoutesDeps, 'sessions' | 'store' | 'live'>,
   channel: SseChannel,
-  opts: { sessionId: string; turnId?: string; after?: { position: bigint; chars: number } },
+  opts: { sessionId: string; turnId?: string; after?: { position: bigint; chars: number }; fromRevision?: bigint },
 ): Promise<void> {
   const queue: { event: WireEvent; id: string }[] = []
   let wake: (() => void) | undefined
@@ -86,7 +86,11 @@ export async function pumpSession(
       queue.push({ event, id })
       notify()
     },
-    { ...(opts.turnId === undefined ? {} : { turnId: opts.turnId }), ...(opts.after === undefined ? {} : { after: opts.after }) },
+    {
+      ...(opts.turnId === undefined ? {} : { turnId: opts.turnId }),
+      ...(opts.after === undefined ? {} : { after: opts.after }),
+      ...(opts.fromRevision === undefined ? {} : { fromRevision: opts.fromRevision }),
+    },
   )
   const streamId = deps.sessions.streamId(opts.sessionId)
   let buffered: RecordedEvent[] | undefined = []
@@ -102,7 +106,8 @@ export async function pumpSession(
   const onAbort = (): void => notify()
   channel.signal.addEventListener('abort', onAbort, { once: true })
   try {
-    for (const e of await deps.store.readStream(streamId)) merger.stored(e)
+    // From the turn's first event when known: a turn's cost must not grow with the session's history.
+    for (const e of await deps.store.readStream(streamId, opts.fromRevision === undefined ? {} : { fromRevision: opts.fromRevision })) merger.stored(e)
     const pending = buffered
     buffered = undefined
     for (const e of pending) merger.stored(e)
@@ -146,7 +151,10 @@ export interface BeginChatParameters {
  * unknown, §11.4), the model, the provider key (400 missing/locked_secrets), and the
  * turn with its first reservation (402) — or the running/recent turn a resend attaches to.
  */
-export async function beginChat(deps: Pick<SessionRoutesDeps, 'sessions' | 'agents' | 'getProviderKey'>, p: BeginChatParameters): Promise<{ sessionId: string; turnId: string }> {
+export async function beginChat(
+  deps: Pick<SessionRoutesDeps, 'sessions' | 'agents' | 'getProviderKey'>,
+  p: BeginChatParameters,
+): Promise<{ sessionId: string; turnId: string; fromRevision?: bigint }> {
   const { sessions } = deps
   const agent = agentOr404(deps.agents, p.agentId)
   const sid = p.sessionId
@@ -158,7 +166,7 @@ export async function beginChat(deps: Pick<SessionRoutesDeps, 'sessions' | 'agen
   const session = await sessions.owned(sid, p.auth.address, agent.id)
   const model = resolveModel(p.model ?? session.context.model ?? undefined, agent)
   await deps.getProviderKey(p.auth.address, 'anthropic') // 400 missing_secrets / locked_secrets before anything is reserved
-  const { turnId } = await sessions.startTurn({
+  const { turnId, fromRevision } = await sessions.startTurn({
     sessionId: sid,
     wallet: p.auth.address,
     text: p.message,
@@ -166,7 +174,7 @@ export async function beginChat(deps: Pick<SessionRoutesDeps, 'sessions' | 'agen
     ...(p.images === undefined ? {} : { images: p.images }),
     ...(p.idempotencyKey === undefined ? {} : { idempotencyKey: p.idempotencyKey }),
   })
-  return { sessionId: sid, turnId }
+  return { sessionId: sid, turnId, ...(fromRevision === undefined ? {} : { fromRevision }) }
 }
 
 /** Statuses of the chat feature's error codes (most reach clients as SSE `error` events instead). */
@@ -254,7 +262,7 @@ export function sessionRoutes(deps: SessionRoutesDeps): Route[] {
       handler: async (ctx) => {
         const a = auth(ctx)
         const idem = ctx.headers['idempotency-key']
-        const { sessionId: sid, turnId } = await beginChat(deps, {
+        const { sessionId: sid, turnId, fromRevision } = await beginChat(deps, {
           auth: a,
           agentId: ctx.params.id ?? '',
           sessionId: ctx.params.sid ?? '',
@@ -263,7 +271,10 @@ export function sessionRoutes(deps: SessionRoutesDeps): Route[] {
           ...(ctx.body.images === undefined || ctx.body.images.length === 0 ? {} : { images: ctx.body.images }),
           ...(idem === undefined ? {} : { idempotencyKey: idem }),
         })
-        return sse((channel) => pumpSession(deps, channel, { sessionId: sid, turnId }), { pingMs, headers: { 'x-turn-id': turnId } })
+        return sse((channel) => pumpSession(deps, channel, { sessionId: sid, turnId, ...(fromRevision === undefined ? {} : { fromRevision }) }), {
+          pingMs,
+          headers: { 'x-turn-id': turnId },
+        })
       },
     },
     {
