@@ -7,6 +7,7 @@ import { startLedgerTimers } from './actors/wallet/ledger-timers.js'
 import { createChain, depositInstructions } from './connectors/chain/index.js'
 import { depositAddressesProjection } from './projections/deposit-addresses.js'
 import { openReservationsProjection } from './projections/open-reservations.js'
+import { openTurnsProjection, type OpenTurnRow } from './projections/open-turns.js'
 import { ProjectionRunner } from './projections/runner.js'
 import { walletBalancesProjection } from './projections/wallet-balances.js'
 import { walletTransactionsProjection } from './projections/wallet-transactions.js'
@@ -123,8 +124,8 @@ export async function startGateway(config: Config, options: StartGatewayOptions 
   const projections = new ProjectionRunner({
     store,
     file: join(dataDir, 'projections.sqlite'),
-    projections: [walletBalancesProjection, walletTransactionsProjection, depositAddressesProjection, openReservationsProjection],
-    streamPrefixes: ['wallet-'],
+    projections: [walletBalancesProjection, walletTransactionsProjection, depositAddressesProjection, openReservationsProjection, openTurnsProjection],
+    streamPrefixes: ['wallet-', 'session-'],
     onError: (err, e) => logger.error({ err, position: e?.position?.toString() }, 'projection stopped'),
   })
   projections.start()
@@ -153,8 +154,12 @@ export async function startGateway(config: Config, options: StartGatewayOptions 
       return i === null ? undefined : chain.keyring.account(i)
     },
   })
-  // Turns a previous process left running are marked interrupted and billed by the stated rule.
-  await chat.recover()
+  // Turns a previous process left running are marked interrupted and billed by the stated rule:
+  // the open-turns read model lists them (caught up with the store first), no scan of every event.
+  // A read model that cannot catch up (stopped on an error) must not leave a turn open: scan then.
+  const caughtUp = await projections.waitFor(await store.headPosition(), 60_000)
+  if (!caughtUp) logger.warn('read models behind the store at start-up: recovering chat turns by scanning the store')
+  await chat.recover(caughtUp ? projections.all<OpenTurnRow>('open-turns') : undefined)
   const startedAt = new Date()
   const routes: Route[] = [
     ...chat.routes,

@@ -264,9 +264,26 @@ export class SessionService {
   /**
    * Start-up recovery: every turn left running by a stopped process is marked interrupted;
    * its completed calls are settled, the call in flight is not charged (rule above).
+   * `open` lists the candidates (the open-turns projection: what is open, not what was ever
+   * written); each is checked against the session's own state. Without it (tools, tests)
+   * the store is scanned.
    */
-  async recoverInterrupted(): Promise<number> {
+  async recoverInterrupted(open?: Iterable<{ sessionId: string; turnId: string }>): Promise<number> {
     const running = new Map<string, string>()
+    if (open !== undefined) for (const t of open) running.set(t.sessionId, t.turnId)
+    else await this.#scanForRunningTurns(running)
+    let interrupted = 0
+    for (const [sessionId, turnId] of running) {
+      const ended = await this.#endTurn(sessionId, turnId, 'interrupted', 'turn_interrupted', 'The gateway restarted while this reply was being written; send the message again').catch((e: unknown) => {
+        this.#p.onError?.(e, 'recoverInterrupted')
+        return false
+      })
+      if (ended) interrupted++
+    }
+    return interrupted
+  }
+
+  async #scanForRunningTurns(running: Map<string, string>): Promise<void> {
     let from: bigint | undefined
     for (;;) {
       const batch = await this.#p.store.readAll(from === undefined ? { maxCount: 1000 } : { fromPosition: from, maxCount: 1000 })
@@ -280,12 +297,6 @@ export class SessionService {
       }
       if (batch.length < 1000) break
     }
-    for (const [sessionId, turnId] of running) {
-      await this.#endTurn(sessionId, turnId, 'interrupted', 'turn_interrupted', 'The gateway restarted while this reply was being written; send the message again').catch((e: unknown) =>
-        this.#p.onError?.(e, 'recoverInterrupted'),
-      )
-    }
-    return running.size
   }
 
   /** Stops approval timers (shutdown). */
@@ -469,10 +480,10 @@ export class SessionService {
     await ctx.send({ type: 'CompleteTurn', turnId: turn.turnId, cost: { ...cost, charged: settled.charged }, balanceRemaining: settled.balanceRemaining })
   }
 
-  /** Ends a turn that did not complete: settle what completed, release otherwise, then record it. */
-  async #endTurn(sessionId: string, turnId: string, how: 'failed' | 'interrupted', code: string, message: string): Promise<void> {
+  /** Ends a turn that did not complete: settle what completed, release otherwise, then record it. False when it was not running. */
+  async #endTurn(sessionId: string, turnId: string, how: 'failed' | 'interrupted', code: string, message: string): Promise<boolean> {
     const found = await this.#turn(sessionId, turnId)
-    if (found === undefined) return
+    if (found === undefined) return false
     const { state, turn } = found
     const wallet = state.context.wallet!
     const used = turn.usage.inputTokens + turn.usage.outputTokens + turn.usage.cacheReadTokens + turn.usage.cacheWriteTokens > 0 || turn.toolCalls > 0
@@ -490,6 +501,7 @@ export class SessionService {
     }
     if (how === 'failed') await this.#send(sessionId, { type: 'FailTurn', turnId, code, message, cost })
     else await this.#send(sessionId, { type: 'InterruptTurn', turnId, reason: message, cost })
+    return true
   }
 }
 

@@ -50,8 +50,8 @@ export interface Chat {
   topic: TopicSpec
   /** The WebSocket `chat` frame: starts (or attaches to) a turn; then subscribe `session:<id>`. Errors as for POST …/chat. */
   beginChat(p: BeginChatParameters): Promise<{ sessionId: string; turnId: string }>
-  /** Marks turns a previous process left running as interrupted (call once at start-up). */
-  recover(): Promise<number>
+  /** Marks turns a previous process left running as interrupted (call once at start-up); `open` from the open-turns projection. */
+  recover(open?: Iterable<{ sessionId: string; turnId: string }>): Promise<number>
   close(): void
 }
 
@@ -102,7 +102,7 @@ export async function createChat(p: CreateChatParameters): Promise<Chat> {
     routes,
     topic: sessionTopic(sessions),
     beginChat: (b) => beginChat({ sessions, agents, getProviderKey }, b),
-    recover: () => sessions.recoverInterrupted(),
+    recover: (open) => sessions.recoverInterrupted(open),
     close: () => sessions.close(),
   }
 }
