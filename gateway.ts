@@ -41,7 +41,7 @@ import { WebSocketHub } from './transport/ws.js'
 import { createVault } from './vault/wiring.js'
 import { vaultRoutes } from './transport/routes/vault.js'
 import { createWorkerPool } from './workers/pool.js'
-import { createChat } from './actors/session/wiring.js'
+import { createChat } from './gateway-chat.js'
 import { chatFrameHandlers } from './transport/routes/chat-frames.js'
 
 export interface Gateway {

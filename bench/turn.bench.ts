@@ -11,7 +11,8 @@
  *
  *   npx tsx bench/turn.bench.ts     (BENCH_TURN_HISTORY=300 turns in one session)
  *
- * Printed per turn: group-commit transactions, appends, stream reads and rows read, and
+ * Rounds of ten turns alternate between the two. Printed per turn: group-commit
+ * transactions, appends, stream reads and rows read, and
  * the turn's wall time (p50) in a fresh session vs in the same session's last ten turns.
  */
 import { mkdtempSync, rmSync } from 'node:fs'
@@ -37,6 +38,7 @@ import { createHttpServer } from '../transport/server.js'
 import { fmt, table } from './lib.js'
 
 const HISTORY = Number(process.env.BENCH_TURN_HISTORY ?? 300)
+const LAST = Math.max(2, Math.ceil(HISTORY / 10)) * 10
 const KEY = 'sk-ant-bench-key'
 const WALLET = `0x${'1'.padStart(40, '0')}` as const
 
@@ -141,14 +143,25 @@ async function main(): Promise<void> {
   const fx = await startAnthropicFixture({ record: false, respond: () => textTurn('The quick brown fox. '.repeat(8), { input_tokens: 900, output_tokens: 60 }) })
   try {
     const rows: (string | number)[][] = []
-    for (const name of ['sequential', 'joint'] as const) {
-      const v = await variant(name, fx.url, dir)
-      // Warm-up session (JIT, pools).
-      await measure(v, await v.newSession(), 10)
-      const sid = await v.newSession()
-      const first = await measure(v, sid, 10)
-      await measure(v, sid, Math.max(0, HISTORY - 20))
-      const last = await measure(v, sid, 10)
+    const variants = { sequential: await variant('sequential', fx.url, dir), joint: await variant('joint', fx.url, dir) }
+    const names = ['sequential', 'joint'] as const
+    // Warm-up sessions (JIT, pools), then one long session each; rounds of 10 turns alternate
+    // between the two so the machine's drift hits both alike.
+    for (const name of names) await measure(variants[name], await variants[name].newSession(), 10)
+    const sids = { sequential: await variants.sequential.newSession(), joint: await variants.joint.newSession() }
+    const rounds = Math.max(2, Math.ceil(HISTORY / 10))
+    const early = {} as Record<(typeof names)[number], Awaited<ReturnType<typeof measure>>>
+    const late = {} as Record<(typeof names)[number], Awaited<ReturnType<typeof measure>>>
+    for (let r = 0; r < rounds; r++) {
+      for (const name of r % 2 === 0 ? names : ([...names].reverse() as typeof names[number][])) {
+        const m = await measure(variants[name], sids[name], 10)
+        if (r === 0) early[name] = m
+        if (r === rounds - 1) late[name] = m
+      }
+    }
+    for (const name of names) {
+      const first = early[name]
+      const last = late[name]
       rows.push([
         name,
         fmt(first.transactions, 1),
@@ -159,11 +172,12 @@ async function main(): Promise<void> {
         fmt(last.p50, 2),
         `${fmt(last.p50 / first.p50, 2)}×`,
       ])
-      await v.close()
     }
+    rows.push(['joint / sequential', '', '', '', '', `${fmt(early.joint.p50 / early.sequential.p50, 2)}×`, `${fmt(late.joint.p50 / late.sequential.p50, 2)}×`, ''])
+    for (const name of names) await variants[name].close()
     console.log(
       table(
-        ['commits', 'transactions/turn', 'appends/turn', `reads/turn, rows (turns 1–10)`, `reads/turn, rows (turns ${HISTORY - 9}–${HISTORY})`, 'p50 ms turns 1–10', `p50 ms turns ${HISTORY - 9}–${HISTORY}`, 'late/early'],
+        ['commits', 'transactions/turn', 'appends/turn', `reads/turn, rows (turns 1–10)`, `reads/turn, rows (turns ${LAST - 9}–${LAST})`, 'p50 ms turns 1–10', `p50 ms turns ${LAST - 9}–${LAST}`, 'late/early'],
         rows,
       ),
     )

@@ -1,7 +1,8 @@
 import { createHash, randomUUID } from 'node:crypto'
 import type { AgentRegistry } from '../../agents/load-agents.js'
+import { resolveModel } from '../../agents/models.js'
 import { toolAllowed, type AgentDefinition } from '../../agents/schema.js'
-import type { CallModel, ModelTool } from '../../connectors/anthropic/call-model.js'
+import type { ModelTool, SessionModelCall } from './model-port.js'
 import type { McpExecutor } from '../../connectors/mcp/executor.js'
 import { maxCost } from '../../pricing/price-turn.js'
 import { estimatePromptTokens, spendBreakdown, turnCost } from '../billing/billed-model-call.js'
@@ -22,7 +23,7 @@ export interface SessionServiceParameters {
   store: EventStore
   snapshots?: SnapshotStore
   agents: AgentRegistry
-  callModel: CallModel
+  callModel: SessionModelCall
   /** Undefined when MCP_GATEWAY_URL is unset: agents then run without tools. */
   mcp?: McpExecutor
   ledger: SessionLedger
@@ -42,6 +43,17 @@ export interface StartedTurn {
   attached: boolean
   /** Revision of the turn's first event, when this call started it: its stream replays from there. */
   fromRevision?: bigint
+}
+
+export interface BeginParameters {
+  /** Checksummed caller. */
+  wallet: string
+  agentId: string
+  sessionId: string
+  message: string
+  model?: string
+  images?: ImageInput[]
+  idempotencyKey?: string
 }
 
 export interface StartTurnParameters {
@@ -179,6 +191,35 @@ export class SessionService {
 
   async delete(sessionId: string): Promise<void> {
     await this.host.send(sessionId, { type: 'DeleteSession' })
+  }
+
+  /**
+   * Everything a chat does before its stream starts: the session (re-created for its
+   * owner when a cached id is unknown, §11.4), the model, the provider key (400
+   * missing/locked_secrets before anything is reserved), and the turn with its first
+   * reservation (402), or the running/recent turn a resend attaches to.
+   */
+  async begin(p: BeginParameters): Promise<{ sessionId: string } & StartedTurn> {
+    const agent = this.#p.agents.get(p.agentId)
+    if (agent === undefined) throw new NotFoundError(`No agent "${p.agentId.slice(0, 64)}"`, 'agent_not_found')
+    const sid = p.sessionId
+    if ((await this.get(sid)) === undefined) {
+      const raw = (await this.host.read(sid)).snapshot
+      if (raw.value !== 'new' || !/^[A-Za-z0-9_-]{8,128}$/.test(sid)) throw new NotFoundError('No such session', 'session_not_found')
+      await this.create({ sessionId: sid, agentId: agent.id, wallet: p.wallet, model: p.model ?? 'haiku' })
+    }
+    const session = await this.owned(sid, p.wallet, agent.id)
+    const model = resolveModel(p.model ?? session.context.model ?? undefined, agent)
+    await this.#p.getProviderKey(p.wallet, 'anthropic')
+    const started = await this.startTurn({
+      sessionId: sid,
+      wallet: p.wallet,
+      text: p.message,
+      model,
+      ...(p.images === undefined ? {} : { images: p.images }),
+      ...(p.idempotencyKey === undefined ? {} : { idempotencyKey: p.idempotencyKey }),
+    })
+    return { sessionId: sid, ...started }
   }
 
   /**

@@ -3,7 +3,7 @@ import type { AgentRegistry } from '../../agents/load-agents.js'
 import { resolveModel } from '../../agents/models.js'
 import type { SessionSnapshot } from '../../actors/session/decide.js'
 import type { SessionService } from '../../actors/session/service.js'
-import { parseEventId, projectSessionEvent, SessionWireMerger, type WireEvent } from '../../actors/session/wire.js'
+import { parseEventId, projectSessionEvent, SessionWireMerger, type WireEvent } from '../session-wire.js'
 import { NotFoundError, ValidationError } from '../../shared/errors.js'
 import type { EventStore, RecordedEvent } from '../../store/types.js'
 import { registerErrorStatus } from '../http-errors.js'
@@ -66,7 +66,7 @@ function summary(id: string, s: SessionSnapshot) {
 
 /**
  * Streams a session's wire events: replay from the store, then live events and text
- * deltas, merged in order (actors/session/wire.ts). With `turnId`, only that turn, ending
+ * deltas, merged in order (transport/session-wire.ts). With `turnId`, only that turn, ending
  * after its done/error; otherwise everything until the client leaves.
  */
 export async function pumpSession(
@@ -147,34 +147,14 @@ export interface BeginChatParameters {
 
 /**
  * Everything a chat does before its stream starts (shared by POST …/chat and the
- * WebSocket `chat` frame): the session (re-created for its owner when a cached id is
- * unknown, §11.4), the model, the provider key (400 missing/locked_secrets), and the
- * turn with its first reservation (402) — or the running/recent turn a resend attaches to.
+ * WebSocket `chat` frame): the session service's `begin` (actors/session/service.ts).
  */
 export async function beginChat(
-  deps: Pick<SessionRoutesDeps, 'sessions' | 'agents' | 'getProviderKey'>,
+  deps: Pick<SessionRoutesDeps, 'sessions'>,
   p: BeginChatParameters,
 ): Promise<{ sessionId: string; turnId: string; fromRevision?: bigint }> {
-  const { sessions } = deps
-  const agent = agentOr404(deps.agents, p.agentId)
-  const sid = p.sessionId
-  if ((await sessions.get(sid)) === undefined) {
-    const raw = (await sessions.host.read(sid)).snapshot
-    if (raw.value !== 'new' || !/^[A-Za-z0-9_-]{8,128}$/.test(sid)) throw new NotFoundError('No such session', 'session_not_found')
-    await sessions.create({ sessionId: sid, agentId: agent.id, wallet: p.auth.address, model: p.model ?? 'haiku' })
-  }
-  const session = await sessions.owned(sid, p.auth.address, agent.id)
-  const model = resolveModel(p.model ?? session.context.model ?? undefined, agent)
-  await deps.getProviderKey(p.auth.address, 'anthropic') // 400 missing_secrets / locked_secrets before anything is reserved
-  const { turnId, fromRevision } = await sessions.startTurn({
-    sessionId: sid,
-    wallet: p.auth.address,
-    text: p.message,
-    model,
-    ...(p.images === undefined ? {} : { images: p.images }),
-    ...(p.idempotencyKey === undefined ? {} : { idempotencyKey: p.idempotencyKey }),
-  })
-  return { sessionId: sid, turnId, ...(fromRevision === undefined ? {} : { fromRevision }) }
+  const { auth: a, ...rest } = p
+  return deps.sessions.begin({ ...rest, wallet: a.address })
 }
 
 /** Statuses of the chat feature's error codes (most reach clients as SSE `error` events instead). */

@@ -1,20 +1,20 @@
 import type { Logger } from 'pino'
-import type { Config } from '../../config.js'
+import type { Config } from './config.js'
 import { createPublicClient, http, type LocalAccount } from 'viem'
-import { DEFAULT_AGENTS_DIR, loadAgents, type AgentRegistry } from '../../agents/load-agents.js'
-import { createModelCaller } from '../../connectors/anthropic/call-model.js'
-import type { DelegationKey } from '../../connectors/mcp/delegated-token.js'
-import { createMcpExecutor, type McpExecutor } from '../../connectors/mcp/executor.js'
-import { createX402Payer } from '../../connectors/mcp/x402.js'
-import { operatorSigner } from '../../connectors/mcp/operator-fetch.js'
-import type { EventStore, RecordedEvent, SnapshotStore } from '../../store/types.js'
-import type { Route } from '../../transport/route.js'
-import { agentRoutes } from '../../transport/routes/agents.js'
-import { beginChat, sessionRoutes, sessionTopic, type BeginChatParameters } from '../../transport/routes/sessions.js'
-import type { TopicSpec } from '../../transport/topics.js'
-import { availableBalance } from '../wallet/ledger.js'
-import { walletSessionLedger, type WalletHostLike } from './ledger-port.js'
-import { SessionService } from './service.js'
+import { DEFAULT_AGENTS_DIR, loadAgents, type AgentRegistry } from './agents/load-agents.js'
+import { createModelCaller } from './connectors/anthropic/call-model.js'
+import type { DelegationKey } from './connectors/mcp/delegated-token.js'
+import { createMcpExecutor, type McpExecutor } from './connectors/mcp/executor.js'
+import { createX402Payer } from './connectors/mcp/x402.js'
+import { operatorSigner } from './connectors/mcp/operator-fetch.js'
+import type { EventStore, RecordedEvent, SnapshotStore } from './store/types.js'
+import type { Route } from './transport/route.js'
+import { agentRoutes } from './transport/routes/agents.js'
+import { beginChat, sessionRoutes, sessionTopic, type BeginChatParameters } from './transport/routes/sessions.js'
+import type { TopicSpec } from './transport/topics.js'
+import { availableBalance } from './actors/wallet/ledger.js'
+import { walletSessionLedger, type WalletHostLike } from './actors/session/ledger-port.js'
+import { SessionService } from './actors/session/service.js'
 
 export interface CreateChatParameters {
   config: Pick<
@@ -55,7 +55,7 @@ export interface Chat {
   close(): void
 }
 
-/** Builds the chat feature (agents, sessions, model loop, MCP) from config and the shared adapters. */
+/** Part of the composition root (gateway.ts): builds the chat feature (agents, sessions, model loop, MCP) from config and the shared adapters. */
 export async function createChat(p: CreateChatParameters): Promise<Chat> {
   const agents = await loadAgents([DEFAULT_AGENTS_DIR, ...p.config.AGENTS_DIRS])
   const ledger = walletSessionLedger(p.wallets, availableBalance, p.config.RESERVATION_TTL_MS)
@@ -101,7 +101,7 @@ export async function createChat(p: CreateChatParameters): Promise<Chat> {
     mcp,
     routes,
     topic: sessionTopic(sessions),
-    beginChat: (b) => beginChat({ sessions, agents, getProviderKey }, b),
+    beginChat: (b) => beginChat({ sessions }, b),
     recover: (open) => sessions.recoverInterrupted(open),
     close: () => sessions.close(),
   }

@@ -1,6 +1,6 @@
-import type { RecordedEvent } from '../../store/types.js'
-import type { TextDelta } from './deltas.js'
-import type { SessionEvent, TurnCost } from './events.js'
+import type { RecordedEvent } from '../store/types.js'
+import type { TextDelta } from '../actors/session/deltas.js'
+import type { SessionEvent, TurnCost } from '../actors/session/events.js'
 
 export interface WireEvent {
   type: string
