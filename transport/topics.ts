@@ -58,8 +58,12 @@ export async function followTopic(
   try {
     head = await store.headPosition()
     const stored: RecordedEvent[] = []
-    for (const s of streams) {
-      for (const e of await store.readStream(s)) if (e.position > after && e.position <= head) stored.push(e)
+    // Nothing stored is after `after` when it is the head (a live subscribe): no read at all,
+    // so subscribing costs nothing that grows with the topic's history.
+    if (after < head) {
+      for (const s of streams) {
+        for (const e of await store.readStream(s)) if (e.position > after && e.position <= head) stored.push(e)
+      }
     }
     stored.sort((a, b) => (a.position < b.position ? -1 : a.position > b.position ? 1 : 0))
     for (const e of stored) await replay(e)
