@@ -8,6 +8,7 @@ import { createChain, depositInstructions } from './connectors/chain/index.js'
 import { depositAddressesProjection } from './projections/deposit-addresses.js'
 import { openReservationsProjection } from './projections/open-reservations.js'
 import { openTurnsProjection, type OpenTurnRow } from './projections/open-turns.js'
+import { walletChainProjection, type WalletChainRow } from './projections/wallet-chain.js'
 import { ProjectionRunner } from './projections/runner.js'
 import { walletBalancesProjection } from './projections/wallet-balances.js'
 import { walletTransactionsProjection } from './projections/wallet-transactions.js'
@@ -98,8 +99,25 @@ export async function startGateway(config: Config, options: StartGatewayOptions 
     ttlS: config.JWT_TTL_S,
     isRevoked: (jti) => revocations.has(jti),
   })
+  // Read models for GET routes (never for decisions): rows and checkpoint in one SQLite transaction.
+  const projections = new ProjectionRunner({
+    store,
+    file: join(dataDir, 'projections.sqlite'),
+    projections: [walletBalancesProjection, walletTransactionsProjection, depositAddressesProjection, openReservationsProjection, openTurnsProjection, walletChainProjection],
+    streamPrefixes: ['wallet-', 'session-'],
+    onError: (err, e) => logger.error({ err, position: e?.position?.toString() }, 'projection stopped'),
+  })
+  projections.start()
   // The chain connector (deposit addresses, watcher, EIP-3009 relayer) runs the wallet's on-chain effects.
-  const chain = createChain({ config, dataDir, store, log: logger })
+  // Its index starts from the wallet-chain read model (caught up first), not from a scan of the store.
+  const chain = createChain({
+    config,
+    dataDir,
+    store,
+    log: logger,
+    chainIndexSeed: async () =>
+      (await projections.waitFor(await store.headPosition(), 60_000)) ? { rows: projections.all<WalletChainRow>('wallet-chain'), position: projections.checkpoint } : undefined,
+  })
   const wallets = new ActorHost({
     definition: walletDefinition,
     store,
@@ -120,15 +138,6 @@ export async function startGateway(config: Config, options: StartGatewayOptions 
     },
   })
 
-  // Read models for GET routes (never for decisions): rows and checkpoint in one SQLite transaction.
-  const projections = new ProjectionRunner({
-    store,
-    file: join(dataDir, 'projections.sqlite'),
-    projections: [walletBalancesProjection, walletTransactionsProjection, depositAddressesProjection, openReservationsProjection, openTurnsProjection],
-    streamPrefixes: ['wallet-', 'session-'],
-    onError: (err, e) => logger.error({ err, position: e?.position?.toString() }, 'projection stopped'),
-  })
-  projections.start()
   // Releases reservations whose holder died (also those that expired while the process was down).
   const stopLedgerTimers = startLedgerTimers({ wallets, projections, store, expiryIntervalMs: 15_000 })
   await chain.start(wallets)
