@@ -61,6 +61,9 @@ export interface StartGatewayOptions {
   logger?: Logger
 }
 
+/** How long start-up waits for the read models before reading the store itself. */
+const READ_MODEL_START_WAIT_MS = 2_000
+
 const VERSION = (JSON.parse(readFileSync(new URL(import.meta.url.endsWith('.ts') ? './package.json' : '../package.json', import.meta.url), 'utf8')) as { version: string }).version
 
 /** The composition root: builds every adapter from config, wires them, and starts serving. */
@@ -108,6 +111,10 @@ export async function startGateway(config: Config, options: StartGatewayOptions 
     onError: (err, e) => logger.error({ err, position: e?.position?.toString() }, 'projection stopped'),
   })
   projections.start()
+  // Start-up reads the read models when they are (nearly) current, as on a restart; read
+  // models still being built (a first start on an existing store) would take longer than
+  // folding the store once, so then the store is read instead.
+  const readModelsCaughtUp = async (): Promise<boolean> => projections.waitFor(await store.headPosition(), READ_MODEL_START_WAIT_MS)
   // The chain connector (deposit addresses, watcher, EIP-3009 relayer) runs the wallet's on-chain effects.
   // Its index starts from the wallet-chain read model (caught up first), not from a scan of the store.
   const chain = createChain({
@@ -116,7 +123,7 @@ export async function startGateway(config: Config, options: StartGatewayOptions 
     store,
     log: logger,
     chainIndexSeed: async () =>
-      (await projections.waitFor(await store.headPosition(), 60_000)) ? { rows: projections.all<WalletChainRow>('wallet-chain'), position: projections.checkpoint } : undefined,
+      (await readModelsCaughtUp()) ? { rows: projections.all<WalletChainRow>('wallet-chain'), position: projections.checkpoint } : undefined,
   })
   const wallets = new ActorHost({
     definition: walletDefinition,
@@ -166,7 +173,7 @@ export async function startGateway(config: Config, options: StartGatewayOptions 
   // Turns a previous process left running are marked interrupted and billed by the stated rule:
   // the open-turns read model lists them (caught up with the store first), no scan of every event.
   // A read model that cannot catch up (stopped on an error) must not leave a turn open: scan then.
-  const caughtUp = await projections.waitFor(await store.headPosition(), 60_000)
+  const caughtUp = await readModelsCaughtUp()
   if (!caughtUp) logger.warn('read models behind the store at start-up: recovering chat turns by scanning the store')
   await chat.recover(caughtUp ? projections.all<OpenTurnRow>('open-turns') : undefined)
   const startedAt = new Date()
