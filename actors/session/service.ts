@@ -14,8 +14,9 @@ import type { EffectCall, EffectContext } from '../runtime/types.js'
 import type { SessionCommand } from './commands.js'
 import { findRecentTurn, type SessionSnapshot } from './decide.js'
 import { sessionDefinition } from './definition.js'
+import { CommitBus } from './commit-bus.js'
 import { DeltaBus } from './deltas.js'
-import type { ImageInput, TurnCost } from './events.js'
+import type { ImageInput, SessionEvent, TurnCost } from './events.js'
 import type { SessionLedger, Settled } from './ledger-port.js'
 import type { TurnState } from './machine.js'
 
@@ -78,9 +79,9 @@ export interface StartTurnParameters {
  * nothing for the call in flight; with nothing completed the hold is released.
  */
 export class SessionService {
-  readonly host: ActorHost<typeof sessionDefinition.machine, SessionCommand, any>
+  readonly host: ActorHost<typeof sessionDefinition.machine, SessionCommand, SessionEvent>
   readonly deltas = new DeltaBus()
-  readonly #committed = new Map<string, Set<(e: RecordedEvent) => void>>()
+  readonly #committed = new CommitBus()
   readonly #p: SessionServiceParameters
   readonly #now: () => Date
   readonly #newId: () => string
@@ -92,17 +93,20 @@ export class SessionService {
     this.#now = p.now ?? (() => new Date())
     this.#newId = p.newId ?? randomUUID
     this.#window = p.dedupeWindowMs ?? 10 * 60_000
-    const bind = (fn: (a: any, ctx: SessionEffectContext) => Promise<void>, where: string) => (action: EffectCall, ctx: SessionEffectContext) => {
-      const publishing: SessionEffectContext = {
-        ...ctx,
-        send: async (command, metadata) => {
-          const r = await ctx.send(command, metadata)
-          this.#publish(ctx.actorId, r)
-          return r
-        },
+    // The machine's action params are its effect's parameters (machine.ts names both).
+    const bind =
+      <Params>(fn: (params: Params, ctx: SessionEffectContext) => Promise<void>, where: string) =>
+      (action: EffectCall, ctx: SessionEffectContext) => {
+        const publishing: SessionEffectContext = {
+          ...ctx,
+          send: async (command, metadata) => {
+            const r = (await ctx.send(command, metadata)) as { events: readonly RecordedEvent[] }
+            this.#publish(ctx.actorId, r)
+            return r
+          },
+        }
+        return fn.call(this, action.params as Params, publishing).catch((e: unknown) => this.#p.onError?.(e, where))
       }
-      return fn.call(this, action.params, publishing).catch((e: unknown) => this.#p.onError?.(e, where))
-    }
     this.host = new ActorHost({
       definition: sessionDefinition,
       store: p.store,
@@ -123,27 +127,13 @@ export class SessionService {
     return this.host.streamId(sessionId)
   }
 
-  /**
-   * Events this process committed to a session, delivered at once (the live feed brings
-   * them too, a little later, and brings other processes' events; readers dedupe by revision).
-   */
+  /** Events this process committed to a session, delivered at once (actors/session/commit-bus.ts). */
   onCommitted(sessionId: string, listener: (e: RecordedEvent) => void): () => void {
-    let set = this.#committed.get(sessionId)
-    if (set === undefined) {
-      set = new Set()
-      this.#committed.set(sessionId, set)
-    }
-    set.add(listener)
-    return () => {
-      set.delete(listener)
-      if (set.size === 0) this.#committed.delete(sessionId)
-    }
+    return this.#committed.on(sessionId, listener)
   }
 
-  #publish(sessionId: string, result: unknown): void {
-    const set = this.#committed.get(sessionId)
-    if (set === undefined) return
-    for (const e of (result as { events?: RecordedEvent[] }).events ?? []) for (const l of set) l(e)
+  #publish(sessionId: string, result: { events: readonly RecordedEvent[] } | undefined): void {
+    this.#committed.publish(sessionId, result?.events)
   }
 
   async #send(sessionId: string, command: SessionCommand): Promise<Awaited<ReturnType<typeof this.host.send>>> {
