@@ -9,7 +9,7 @@ import type { EventStore, RecordedEvent } from '../../store/types.js'
 import { registerErrorStatus } from '../http-errors.js'
 import { json, type AuthContext, type Route } from '../route.js'
 import { sse, type SseChannel } from '../sse.js'
-import type { TopicSpec } from '../topics.js'
+import { replayThenLive, type TopicSpec } from '../topics.js'
 
 export interface SessionRoutesDeps {
   sessions: SessionService
@@ -93,24 +93,25 @@ export async function pumpSession(
     },
   )
   const streamId = deps.sessions.streamId(opts.sessionId)
-  let buffered: RecordedEvent[] | undefined = []
-  const offLive = deps.live.onStream(streamId, (e) => {
-    if (buffered !== undefined) buffered.push(e)
-    else merger.stored(e)
-  })
-  const offLocal = deps.sessions.onCommitted(opts.sessionId, (e) => {
-    if (buffered !== undefined) buffered.push(e)
-    else merger.stored(e)
-  })
   const offDeltas = deps.sessions.deltas.on(opts.sessionId, (d) => merger.delta(d))
   const onAbort = (): void => notify()
   channel.signal.addEventListener('abort', onAbort, { once: true })
+  let stopStored: (() => void) | undefined
   try {
-    // From the turn's first event when known: a turn's cost must not grow with the session's history.
-    for (const e of await deps.store.readStream(streamId, opts.fromRevision === undefined ? {} : { fromRevision: opts.fromRevision })) merger.stored(e)
-    const pending = buffered
-    buffered = undefined
-    for (const e of pending) merger.stored(e)
+    // The merger takes each revision once, whichever source (live feed, local commits, replay) brings it first.
+    stopStored = await replayThenLive({
+      listen: (onEvent) => {
+        const offLive = deps.live.onStream(streamId, onEvent)
+        const offLocal = deps.sessions.onCommitted(opts.sessionId, onEvent)
+        return () => {
+          offLive()
+          offLocal()
+        }
+      },
+      // From the turn's first event when known: a turn's cost must not grow with the session's history.
+      replay: () => deps.store.readStream(streamId, opts.fromRevision === undefined ? {} : { fromRevision: opts.fromRevision }),
+      deliver: (e) => merger.stored(e),
+    })
     // Events committed between our read and the live feed's delivery arrive through it.
     for (;;) {
       while (queue.length > 0) {
@@ -127,8 +128,7 @@ export async function pumpSession(
       await new Promise<void>((r) => (wake = r))
     }
   } finally {
-    offLive()
-    offLocal()
+    stopStored?.()
     offDeltas()
     channel.signal.removeEventListener('abort', onAbort)
   }
