@@ -7,6 +7,8 @@ import { startLedgerTimers } from './projections/ledger-timers.js'
 import { createChain, depositInstructions } from './connectors/chain/index.js'
 import { depositAddressesProjection } from './projections/deposit-addresses.js'
 import { openReservationsProjection } from './projections/open-reservations.js'
+import { openTurnsProjection, type OpenTurnRow } from './projections/open-turns.js'
+import { walletChainProjection, type WalletChainRow } from './projections/wallet-chain.js'
 import { ProjectionRunner } from './projections/runner.js'
 import { walletBalancesProjection } from './projections/wallet-balances.js'
 import { walletTransactionsProjection } from './projections/wallet-transactions.js'
@@ -46,7 +48,7 @@ import { WebSocketHub } from './transport/ws.js'
 import { createVault } from './vault/wiring.js'
 import { vaultRoutes } from './transport/routes/vault.js'
 import { createWorkerPool } from './workers/pool.js'
-import { createChat } from './actors/session/wiring.js'
+import { createChat } from './gateway-chat.js'
 import { chatFrameHandlers } from './transport/routes/chat-frames.js'
 import { createReflect, type Reflect } from './gateway-reflect.js'
 import { selfImprovementRoutes } from './transport/routes/self-improvement.js'
@@ -75,6 +77,9 @@ export interface StartGatewayOptions {
   /** The clock of the self-improvement scheduler (tests control it). */
   now?: () => Date
 }
+
+/** How long start-up waits for the read models before reading the store itself. */
+const READ_MODEL_START_WAIT_MS = 2_000
 
 const VERSION = (JSON.parse(readFileSync(new URL(import.meta.url.endsWith('.ts') ? './package.json' : '../package.json', import.meta.url), 'utf8')) as { version: string }).version
 
@@ -116,8 +121,29 @@ export async function startGateway(config: Config, options: StartGatewayOptions 
     ttlS: config.JWT_TTL_S,
     isRevoked: (jti) => revocations.has(jti),
   })
+  // Read models for GET routes (never for decisions): rows and checkpoint in one SQLite transaction.
+  const projections = new ProjectionRunner({
+    store,
+    file: join(dataDir, 'projections.sqlite'),
+    projections: [walletBalancesProjection, walletTransactionsProjection, depositAddressesProjection, openReservationsProjection, openTurnsProjection, walletChainProjection],
+    streamPrefixes: ['wallet-', 'session-'],
+    onError: (err, e) => logger.error({ err, position: e?.position?.toString() }, 'projection stopped'),
+  })
+  projections.start()
+  // Start-up reads the read models when they are (nearly) current, as on a restart; read
+  // models still being built (a first start on an existing store) would take longer than
+  // folding the store once, so then the store is read instead.
+  const readModelsCaughtUp = async (): Promise<boolean> => projections.waitFor(await store.headPosition(), READ_MODEL_START_WAIT_MS)
   // The chain connector (deposit addresses, watcher, EIP-3009 relayer) runs the wallet's on-chain effects.
-  const chain = createChain({ config, dataDir, store, log: logger })
+  // Its index starts from the wallet-chain read model (caught up first), not from a scan of the store.
+  const chain = createChain({
+    config,
+    dataDir,
+    store,
+    log: logger,
+    chainIndexSeed: async () =>
+      (await readModelsCaughtUp()) ? { rows: projections.all<WalletChainRow>('wallet-chain'), position: projections.checkpoint } : undefined,
+  })
   const wallets = new ActorHost({
     definition: walletDefinition,
     store,
@@ -138,15 +164,6 @@ export async function startGateway(config: Config, options: StartGatewayOptions 
     },
   })
 
-  // Read models for GET routes (never for decisions): rows and checkpoint in one SQLite transaction.
-  const projections = new ProjectionRunner({
-    store,
-    file: join(dataDir, 'projections.sqlite'),
-    projections: [walletBalancesProjection, walletTransactionsProjection, depositAddressesProjection, openReservationsProjection],
-    streamPrefixes: ['wallet-'],
-    onError: (err, e) => logger.error({ err, position: e?.position?.toString() }, 'projection stopped'),
-  })
-  projections.start()
   // The ledger as a Merkle log with signed checkpoints, followed off the append path.
   const logOrigin = config.AUDIT_LOG_ORIGIN ?? (config.PUBLIC_URL === undefined ? 'agent-gateway/ledger' : `${new URL(config.PUBLIC_URL).host}/ledger`)
   const ledgerLog = new LedgerLog({
@@ -205,8 +222,12 @@ export async function startGateway(config: Config, options: StartGatewayOptions 
     },
     systemPromptExtra: reflect.systemPromptExtra,
   })
-  // Turns a previous process left running are marked interrupted and billed by the stated rule.
-  await chat.recover()
+  // Turns a previous process left running are marked interrupted and billed by the stated rule:
+  // the open-turns read model lists them (caught up with the store first), no scan of every event.
+  // A read model that cannot catch up (stopped on an error) must not leave a turn open: scan then.
+  const caughtUp = await readModelsCaughtUp()
+  if (!caughtUp) logger.warn('read models behind the store at start-up: recovering chat turns by scanning the store')
+  await chat.recover(caughtUp ? projections.all<OpenTurnRow>('open-turns') : undefined)
   // Canvas runs: a run actor per run; node effects reuse chat's billing, vault and MCP executor.
   // Chromium starts on the first browser-verify node, not here.
   const browser = createBrowserVerifier({ allowedHosts: config.CANVAS_BROWSER_ALLOWED_HOSTS, executablePath: config.CHROMIUM_PATH })

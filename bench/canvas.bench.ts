@@ -122,6 +122,8 @@ function watching(store: EventStore): { store: EventStore; completed(runId: stri
     headPosition: () => store.headPosition(),
     close: () => store.close(),
     append: (s, e, o) => store.append(s, e, o),
+    appendMulti: (parts) => store.appendMulti(parts),
+    atomicMulti: store.atomicMulti,
   }
   wrapped.append = async (streamId: string, events: readonly NewEvent[], options) => {
     const r = await store.append(streamId, events, options)

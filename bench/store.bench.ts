@@ -105,6 +105,43 @@ function rawCase(batch: number): Measured {
 
 const fmt = (n: number): string => Math.round(n).toLocaleString('en-US')
 
+const p50 = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? NaN
+
+/**
+ * The writer hand-off on its own: one append at a time (no group to share the cost), so a
+ * worker append costs commit + main→worker→main round trip and an inline one commit +
+ * one setImmediate. The raw loop (insert + commit) is the floor. Rounds interleave the
+ * three so the machine's drift hits all alike.
+ */
+async function handoff(appends: number, rounds: number): Promise<{ raw: number; inline: number; worker: number }> {
+  const samples = { raw: [] as number[], inline: [] as number[], worker: [] as number[] }
+  for (let round = 0; round < rounds; round++) {
+    const db = new Database(nextFile())
+    db.pragma('journal_mode = WAL')
+    db.pragma('synchronous = FULL')
+    db.exec('CREATE TABLE events (position INTEGER PRIMARY KEY AUTOINCREMENT, id TEXT NOT NULL UNIQUE, data BLOB NOT NULL)')
+    const insert = db.prepare('INSERT INTO events (id, data) VALUES (?, ?)')
+    for (let i = 0; i < appends; i++) {
+      const t0 = performance.now()
+      insert.run(randomUUID(), encode(payload(i)))
+      samples.raw.push(performance.now() - t0)
+    }
+    db.close()
+    for (const writer of ['inline', 'worker'] as const) {
+      const store = new SqliteEventStore({ file: nextFile(), writer })
+      await store.append('h', [{ type: 'Warm', data: payload(0) }])
+      let revision = 0n
+      for (let i = 0; i < appends; i++) {
+        const t0 = performance.now()
+        revision = (await store.append('h', [{ type: 'Bench', data: payload(i) }], { expectedRevision: revision })).nextExpectedRevision
+        samples[writer].push(performance.now() - t0)
+      }
+      await store.close()
+    }
+  }
+  return { raw: p50(samples.raw), inline: p50(samples.inline), worker: p50(samples.worker) }
+}
+
 async function main(): Promise<void> {
   const rows: string[] = []
   const cases: [string, Measured, Measured][] = []
@@ -121,6 +158,7 @@ async function main(): Promise<void> {
       cases.push([`${label} (${writer} writer)`, await storeCase(writer, writers, batch, true), base])
     }
   }
+  const h = await handoff(Number(process.env.BENCH_HANDOFF_APPENDS ?? 500), 3)
   rows.push('| case | SqliteEventStore events/s | raw better-sqlite3 events/s | ratio | events per transaction | max event-loop stall |')
   rows.push('|---|---:|---:|---:|---:|---:|')
   for (const [label, m, base] of cases) {
@@ -130,6 +168,11 @@ async function main(): Promise<void> {
   }
   console.log(`## Event store appends (SQLite, WAL, synchronous=FULL, ${SECONDS}s per case, ${process.env.BENCH_DIR ?? tmpdir()})\n`)
   console.log(rows.join('\n'))
+  console.log('\n### Writer hand-off: one append at a time, p50 latency (3 interleaved rounds)\n')
+  console.log('| raw insert+commit (floor) | inline append | worker append | worker − inline (the hand-off) | inline / raw | worker / raw |')
+  console.log('|---:|---:|---:|---:|---:|---:|')
+  const us = (ms: number): string => `${Math.round(ms * 1000)} µs`
+  console.log(`| ${us(h.raw)} | ${us(h.inline)} | ${us(h.worker)} | ${us(h.worker - h.inline)} | ${(h.inline / h.raw).toFixed(2)}× | ${(h.worker / h.raw).toFixed(2)}× |`)
   console.log(
     `\nBaseline: raw better-sqlite3 loop run right before each case, same schema and pragmas, one insert+commit per event (1-event cases) or one 100-row transaction per batch (100-event cases), no hashing, one stream. Stall: max lateness of a 1 ms setInterval during the case (the raw loop blocks the event loop for its whole run).`,
   )

@@ -40,3 +40,26 @@ it('two runners can share one projections file (same result, no lock errors); a 
   await c.close()
   await store.close()
 })
+
+it('a projection added to a file that already has a checkpoint rebuilds the read models from the first event', async () => {
+  const store = await SqliteEventStore.open({ file: join(dir, 'events-added.sqlite') })
+  const file = join(dir, 'proj-added.sqlite')
+  const w = '0x' + 'd'.repeat(40)
+  for (let i = 0; i < 5; i++) await store.append(`wallet-${w}`, [{ type: 'DepositDetected', data: { txHash: `0x${i}`, logIndex: 0, amount: 10n, blockNumber: BigInt(i + 1), at: AT } }])
+  const first = new ProjectionRunner({ store, file, projections: [walletBalancesProjection], streamPrefixes: ['wallet-'] })
+  first.start()
+  expect(await first.waitFor(await store.headPosition())).toBe(true)
+  await first.close()
+  // Restarted with one more read model: it must see the deposits made before it existed.
+  const second = new ProjectionRunner({ store, file, projections: [walletBalancesProjection, walletTransactionsProjection], streamPrefixes: ['wallet-'] })
+  second.start()
+  expect(await second.waitFor(await store.headPosition())).toBe(true)
+  expect(second.list<TransactionRow>('wallet-transactions', w, 100, 0).total).toBe(5)
+  expect(second.get<BalanceRow>('wallet-balances', w)?.ledger.onChainBalance).toBe(50n)
+  await second.close()
+  // The same set again: no rebuild (the checkpoint is kept).
+  const third = new ProjectionRunner({ store, file, projections: [walletBalancesProjection, walletTransactionsProjection], streamPrefixes: ['wallet-'] })
+  expect(third.checkpoint).toBe(await store.headPosition())
+  await third.close()
+  await store.close()
+})

@@ -29,6 +29,7 @@ CREATE TABLE IF NOT EXISTS rows (
   PRIMARY KEY (projection, key)
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS rows_by_owner ON rows (projection, owner, sort);
+CREATE TABLE IF NOT EXISTS projections (name TEXT PRIMARY KEY);
 `
 
 /**
@@ -81,6 +82,16 @@ export class ProjectionRunner {
       owners: db.prepare('SELECT value FROM rows WHERE projection = ? ORDER BY key'),
     }
     const readCheckpoint = db.prepare<[string], { position: bigint }>('SELECT position FROM checkpoints WHERE name = ?')
+    // A projection added to a file that already has a checkpoint never saw the earlier
+    // events: rebuild every read model once from the first event (rows and checkpoint).
+    db.transaction(() => {
+      const known = new Set(db.prepare<[], { name: string }>('SELECT name FROM projections').all().map((r) => r.name))
+      const added = parameters.projections.filter((p) => !known.has(p.name))
+      if (added.length === 0) return
+      if ((readCheckpoint.get(this.#name)?.position ?? 0n) > 0n) db.exec('DELETE FROM rows; DELETE FROM checkpoints;')
+      const insert = db.prepare('INSERT OR IGNORE INTO projections (name) VALUES (?)')
+      for (const p of parameters.projections) insert.run(p.name)
+    }).immediate()
     this.#checkpoint = readCheckpoint.get(this.#name)?.position ?? 0n
     const apply = db.transaction((event: RecordedEvent) => {
       // Another process sharing this file may have applied it already: apply each event once.

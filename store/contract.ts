@@ -169,6 +169,47 @@ export function eventStoreContract(name: string, open: () => Promise<ContractFix
         }
       })
 
+      it('returns what it recorded: the events exactly as a read returns them', async () => {
+        const s = sid('rec')
+        await store.append(s, [ev('Zero')])
+        const r = await store.append(s, [ev('One', { n: 1n, t: 'x' })], { expectedRevision: 0n })
+        const [read] = await store.readStream(s, { fromRevision: 1n })
+        expect(read).toBeDefined()
+        // Adapters that cannot know every position (KurrentDB, multi-event) may omit it; one event they know.
+        expect(r.recorded).toEqual([read])
+        const many = await store.append(s, [ev('Two', { n: 2 }), ev('Three', { n: 3 })], { expectedRevision: 1n })
+        if (many.recorded !== undefined) expect(many.recorded).toEqual(await store.readStream(s, { fromRevision: 2n }))
+      })
+
+      it('appendMulti writes several streams, one result per part, each checked on its own revision', async () => {
+        const a = sid('ma')
+        const b = sid('mb')
+        await store.append(a, [ev('A0')])
+        const [ra, rb] = await store.appendMulti([
+          { streamId: a, events: [ev('A1')], expectedRevision: 0n },
+          { streamId: b, events: [ev('B0'), ev('B1')], expectedRevision: 'no_stream' },
+        ])
+        expect(ra?.nextExpectedRevision).toBe(1n)
+        expect(rb?.nextExpectedRevision).toBe(1n)
+        expect((await store.readStream(a)).map((e) => e.type)).toEqual(['A0', 'A1'])
+        expect((await store.readStream(b)).map((e) => e.type)).toEqual(['B0', 'B1'])
+        expect(ra!.position < rb!.position).toBe(true)
+        // A stale revision on the second part: a ConcurrencyError naming that stream.
+        const error = await store
+          .appendMulti([
+            { streamId: a, events: [ev('A2')], expectedRevision: 1n },
+            { streamId: b, events: [ev('B2')], expectedRevision: 0n },
+          ])
+          .catch((e: unknown) => e)
+        expect(error).toBeInstanceOf(ConcurrencyError)
+        expect((error as ConcurrencyError).streamId).toBe(b)
+        const aTypes = (await store.readStream(a)).map((e) => e.type)
+        // Atomic adapters wrote nothing; sequential ones (KurrentDB) wrote the earlier part.
+        expect(aTypes).toEqual(store.atomicMulti ? ['A0', 'A1'] : ['A0', 'A1', 'A2'])
+        expect((await store.readStream(b)).map((e) => e.type)).toEqual(['B0', 'B1'])
+        await expect(store.appendMulti([{ streamId: a, events: [ev('X')] }, { streamId: a, events: [ev('Y')] }])).rejects.toThrow(/once/)
+      })
+
       it('gives strictly increasing global positions across streams, in append order', async () => {
         const order = ['a', 'b', 'a', 'c', 'b', 'a'].map(sid)
         const positions: Position[] = []

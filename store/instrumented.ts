@@ -14,6 +14,16 @@ export function instrumentStore(store: EventStore, observeAppendSeconds: (second
           }
         }
       }
+      if (property === 'appendMulti') {
+        return async (...args: Parameters<EventStore['appendMulti']>) => {
+          const started = process.hrtime.bigint()
+          try {
+            return await target.appendMulti(...args)
+          } finally {
+            observeAppendSeconds(Number(process.hrtime.bigint() - started) / 1e9)
+          }
+        }
+      }
       const value: unknown = Reflect.get(target, property, receiver)
       return typeof value === 'function' ? (value as (...a: unknown[]) => unknown).bind(target) : value
     },

@@ -55,6 +55,19 @@ export interface AppendResult {
   nextExpectedRevision: StreamRevision
   /** Position of the last event appended. */
   position: Position
+  /**
+   * The events exactly as stored (ids, revisions, positions, hashes, recordedAt), so a
+   * writer folds what it wrote without reading it back. Absent only where the adapter
+   * cannot know every position (KurrentDB reports the last one of a multi-event append).
+   */
+  recorded?: RecordedEvent[]
+}
+
+/** One stream's part of a multi-stream append. */
+export interface StreamAppend {
+  streamId: string
+  events: readonly NewEvent[]
+  expectedRevision?: ExpectedRevision
 }
 
 export interface ReadStreamOptions {
@@ -85,12 +98,27 @@ export interface Subscription extends AsyncIterable<RecordedEvent> {
 export interface EventStore {
   readonly kind: 'sqlite' | 'kurrentdb'
   append(streamId: string, events: readonly NewEvent[], options?: AppendOptions): Promise<AppendResult>
+  /**
+   * Appends to several streams as one decision (a reservation and the turn it pays for),
+   * one result per part, in order. `atomicMulti` says whether that is one transaction
+   * (SQLite: every part or none, each checked against its expected revision) or parts
+   * written one after another in the given order (KurrentDB: its v1 protocol has no
+   * multi-stream append; a failure leaves the earlier parts written, see the README).
+   */
+  appendMulti(parts: readonly StreamAppend[]): Promise<AppendResult[]>
+  readonly atomicMulti: boolean
   /** Events of one stream; empty when the stream does not exist. */
   readStream(streamId: string, options?: ReadStreamOptions): Promise<RecordedEvent[]>
   readAll(options?: ReadAllOptions): Promise<RecordedEvent[]>
   subscribeAll(options?: SubscribeAllOptions): Subscription
   /** Position of the newest event (0n when empty). */
   headPosition(): Promise<Position>
+  /**
+   * The same, answered synchronously where that is cheap (an embedded file: one indexed
+   * read that sees every process's commits). Lets a reader skip a catch-up when nothing
+   * was committed since it last looked. Absent on networked stores.
+   */
+  localHead?(): Position
   /** Flush pending appends and release the store. */
   close(): Promise<void>
   /** Cheap reachability probe for GET /health (optional: embedded stores are always reachable). */

@@ -25,31 +25,7 @@ export const FLOORS: readonly (readonly string[])[] = [
   ['projections', 'ledger-log'], // read models over actors' events, the timers they drive, and the Merkle log over the ledger
   ['connectors', 'workers'], // outbound edges: adapt to the domains' ports; the worker pool
   ['transport', 'cli', 'scripts'], // inbound edges
-  ['gateway.ts', 'gateway-canvas.ts', 'gateway-reflect.ts', 'main.ts'], // the composition root and the process entry
-]
-
-/**
- * Upward imports that issue 10 (the hot path) removes: createChat moves from
- * actors/session/wiring.ts to gateway.ts and wire.ts to transport/. ONLY actors/session/
- * edges belong here; delete the list once that branch is merged (the check fails on an
- * entry that no longer exists, so it cannot go stale). The type imports of
- * connectors/anthropic/call-model.ts then become imports of actors/billing/model-port.ts.
- */
-export const KNOWN_PENDING_ISSUE_10: readonly string[] = [
-  'actors/session/commands.ts -> connectors/anthropic/call-model.ts',
-  'actors/session/events.ts -> connectors/anthropic/call-model.ts',
-  'actors/session/machine.ts -> connectors/anthropic/call-model.ts',
-  'actors/session/service.ts -> connectors/anthropic/call-model.ts',
-  'actors/session/service.ts -> connectors/mcp/executor.ts',
-  'actors/session/wiring.ts -> connectors/anthropic/call-model.ts',
-  'actors/session/wiring.ts -> connectors/mcp/delegated-token.ts',
-  'actors/session/wiring.ts -> connectors/mcp/executor.ts',
-  'actors/session/wiring.ts -> connectors/mcp/operator-fetch.ts',
-  'actors/session/wiring.ts -> connectors/mcp/x402.ts',
-  'actors/session/wiring.ts -> transport/route.ts',
-  'actors/session/wiring.ts -> transport/routes/agents.ts',
-  'actors/session/wiring.ts -> transport/routes/sessions.ts',
-  'actors/session/wiring.ts -> transport/topics.ts',
+  ['gateway.ts', 'gateway-chat.ts', 'gateway-canvas.ts', 'gateway-reflect.ts', 'main.ts'], // the composition root and the process entry
 ]
 
 export interface ImportEdge {
@@ -66,12 +42,11 @@ export function folderOf(file: string): string {
 }
 
 /** Every rule broken by `edges`, one readable line each; empty when the house is in order. */
-export function checkImports(edges: readonly ImportEdge[], pending: readonly string[] = []): string[] {
+export function checkImports(edges: readonly ImportEdge[]): string[] {
   const floorOf = new Map<string, number>()
   FLOORS.forEach((folders, floor) => folders.forEach((f) => floorOf.set(f, floor)))
   const problems: string[] = []
   const graph = new Map<string, Set<string>>()
-  const seenPending = new Set<string>()
   for (const { from, to } of edges) {
     const a = folderOf(from)
     const b = folderOf(to)
@@ -81,16 +56,10 @@ export function checkImports(edges: readonly ImportEdge[], pending: readonly str
     if (fa === undefined) problems.push(`${from}: folder ${a} is on no floor (add it to FLOORS)`)
     if (fb === undefined) problems.push(`${to}: folder ${b} is on no floor (add it to FLOORS)`)
     if (fa === undefined || fb === undefined) continue
-    const edge = `${from} -> ${to}`
-    if (pending.includes(edge)) {
-      seenPending.add(edge)
-      continue
-    }
     if (fb > fa) problems.push(`upward import: ${from} (${a}, floor ${fa}) -> ${to} (${b}, floor ${fb})`)
     if (!graph.has(a)) graph.set(a, new Set())
     graph.get(a)!.add(b)
   }
-  for (const p of pending) if (!seenPending.has(p)) problems.push(`known-pending entry no longer needed, delete it: ${p}`)
   for (const cycle of folderCycles(graph)) problems.push(`folder cycle: ${cycle.join(' -> ')}`)
   return problems
 }
@@ -186,12 +155,12 @@ describe('the import check', () => {
   })
 
   it('has no upward import between floors and no folder cycle', () => {
-    expect(checkImports(edges, KNOWN_PENDING_ISSUE_10)).toEqual([])
+    expect(checkImports(edges)).toEqual([])
   })
 
   it('fails on an upward import, a type-only one included', () => {
     const upward = importsOf('store/codec.ts', "import type { Route } from '../transport/route.js'\n")
-    expect(checkImports([...edges, ...upward], KNOWN_PENDING_ISSUE_10)).toEqual([
+    expect(checkImports([...edges, ...upward])).toEqual([
       'upward import: store/codec.ts (store, floor 1) -> transport/route.ts (transport, floor 7)',
       expect.stringMatching(/^folder cycle: .*store.*transport/),
     ])
@@ -199,13 +168,8 @@ describe('the import check', () => {
 
   it('fails on a cycle between folders of one floor, and on a folder placed on no floor', () => {
     const sideways = importsOf('auth/nonces.ts', "import { KeyVault } from '../vault/vault.js'\n")
-    expect(checkImports([...edges, ...sideways], KNOWN_PENDING_ISSUE_10)).toEqual(['folder cycle: auth -> vault -> auth'])
+    expect(checkImports([...edges, ...sideways])).toEqual(['folder cycle: auth -> vault -> auth'])
     const stray = importsOf('misc/x.ts', "import { packr } from '../store/codec.js'\n")
     expect(checkImports(stray)).toEqual(['misc/x.ts: folder misc is on no floor (add it to FLOORS)'])
-  })
-
-  it('fails on a known-pending entry that no longer exists', () => {
-    const gone = edges.filter((e) => e.from !== 'actors/session/wiring.ts')
-    expect(checkImports(gone, KNOWN_PENDING_ISSUE_10)).toContain('known-pending entry no longer needed, delete it: actors/session/wiring.ts -> transport/route.ts')
   })
 })

@@ -2,8 +2,9 @@ import { describe, expect, it } from 'vitest'
 import { z } from 'zod'
 import { AuthError, DomainError, GatewayError, NotFoundError, UnavailableError } from '../shared/errors.js'
 import { ConcurrencyError } from '../store/errors.js'
-import { registerErrorStatus, statusOfCode, toHttpError } from './http-errors.js'
-import { CHAT_ERROR_STATUS } from './routes/sessions.js'
+import { CHAT_ERROR_STATUS, statusOfCode, toHttpError } from './http-errors.js'
+import { CANVAS_ERROR_STATUS } from '../actors/canvas/errors.js'
+import { REFLECT_ERROR_STATUS } from '../actors/reflect/errors.js'
 import { VAULT_ERROR_STATUS } from '../vault/errors.js'
 
 describe('toHttpError', () => {
@@ -44,11 +45,9 @@ describe('toHttpError', () => {
     for (const [code, status] of Object.entries(VAULT_ERROR_STATUS)) expect(statusOfCode(code), code).toBe(status)
   })
 
-  it('declares the chat codes exactly as sessions.ts registers them, so deleting that call changes nothing', () => {
-    for (const [code, status] of CHAT_ERROR_STATUS) expect(statusOfCode(code), code).toBe(status)
-    expect(() => registerErrorStatus('turn_in_progress', 409)).not.toThrow()
-    expect(() => registerErrorStatus('turn_in_progress', 500)).toThrow(/declared/)
-    expect(() => registerErrorStatus('a_code_nobody_declared', 400)).toThrow(/declared/)
+  it('declares the codes of every domain at load, before any route factory has run', () => {
+    for (const table of [CHAT_ERROR_STATUS, CANVAS_ERROR_STATUS, REFLECT_ERROR_STATUS]) for (const [code, status] of Object.entries(table)) expect(statusOfCode(code), code).toBe(status)
+    expect(statusOfCode('a_code_nobody_declared')).toBeUndefined()
     expect(toHttpError(new DomainError('turn_in_progress', 'busy')).status).toBe(409)
   })
 })

@@ -1,13 +1,15 @@
 import { ZodError } from 'zod'
 import { GatewayError, UnavailableError } from '../shared/errors.js'
+import { CANVAS_ERROR_STATUS } from '../actors/canvas/errors.js'
+import { REFLECT_ERROR_STATUS } from '../actors/reflect/errors.js'
 import { VAULT_ERROR_STATUS } from '../vault/errors.js'
 
 /**
  * The chat feature's codes (actors/session, the Anthropic and MCP connectors). Most reach
- * clients as SSE `error` events; a WebSocket `chat` frame maps them here too. They move
- * beside the session's errors once issue 10 (hot path) settles actors/session/.
+ * clients as SSE `error` events; a WebSocket `chat` frame maps them here too. Several
+ * belong to the connectors, which answer the domain's ports, so they are listed here.
  */
-const CHAT_ERROR_STATUS = {
+export const CHAT_ERROR_STATUS = {
   approval_not_found: 404,
   model_not_supported: 400,
   turn_in_progress: 409,
@@ -32,6 +34,8 @@ const CHAT_ERROR_STATUS = {
 const STATUS_BY_CODE: Readonly<Record<string, number>> = {
   ...VAULT_ERROR_STATUS,
   ...CHAT_ERROR_STATUS,
+  ...CANVAS_ERROR_STATUS,
+  ...REFLECT_ERROR_STATUS,
   invalid_request: 400,
   invalid_json: 400,
   json_too_complex: 400,
@@ -79,14 +83,6 @@ const STATUS_BY_CLASS: Record<string, number> = {
   UnavailableError: 503,
   StoreUnavailableError: 503,
   DomainError: 409,
-}
-
-/**
- * Checks that `code` is declared above with `status`; it no longer changes the table.
- * @deprecated kept only for transport/routes/sessions.ts's call until issue 10 lands: delete both then.
- */
-export function registerErrorStatus(code: string, status: number): void {
-  if (STATUS_BY_CODE[code] !== status) throw new Error(`error code ${code} must be declared in transport/http-errors.ts with status ${status}`)
 }
 
 /** The declared status of an error code, undefined when its class decides. */

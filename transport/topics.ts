@@ -22,10 +22,51 @@ export interface TopicSpec {
 }
 
 /**
+ * Replay, then live, with no gap: live events are buffered from before the replay reads
+ * the store, replayed events are delivered (awaiting the consumer: backpressure), the
+ * buffer is flushed until empty, and only then do live events flow straight to `deliver`.
+ * Duplicates between the two (an event both read and buffered) are the consumer's to drop
+ * (by position or revision). Returns the function that stops listening.
+ */
+export async function replayThenLive(p: {
+  /** Registers the live listener(s); returns their unsubscribe. */
+  listen(onEvent: (e: RecordedEvent) => void): () => void
+  /** The stored events to replay, in order. */
+  replay(): Promise<readonly RecordedEvent[]>
+  deliver(e: RecordedEvent, phase: 'replay' | 'live'): void | Promise<void>
+  signal?: AbortSignal
+}): Promise<() => void> {
+  let buffer: RecordedEvent[] | undefined = []
+  const stop = p.listen((e) => {
+    if (buffer !== undefined) buffer.push(e)
+    else void p.deliver(e, 'live')
+  })
+  p.signal?.addEventListener('abort', stop, { once: true })
+  try {
+    for (const e of await p.replay()) {
+      if (p.signal?.aborted === true) break
+      await p.deliver(e, 'replay')
+    }
+    // More may go live while we wait on the consumer: loop until the buffer is empty, then
+    // switch to live with no await in between.
+    while (buffer.length > 0) {
+      const pending = buffer
+      buffer = []
+      for (const e of pending) await p.deliver(e, 'replay')
+    }
+    buffer = undefined
+  } catch (error) {
+    stop()
+    throw error
+  }
+  return stop
+}
+
+/**
  * Replays the topic's events after `after` from the store, then goes live, with no gap
- * and no duplicate: live events are buffered from before the head is read; the replay
- * covers (after, head] and the live part only positions > head. Positions are assigned
- * at commit, so every event ≤ head is already readable when the head is read.
+ * and no duplicate: the replay covers (after, head] and the live part only positions >
+ * head. Positions are assigned at commit, so every event ≤ head is already readable when
+ * the head is read.
  */
 export async function followTopic(
   store: EventStore,
@@ -36,44 +77,36 @@ export async function followTopic(
   deliver: (e: TopicEvent, phase: 'replay' | 'live') => void | Promise<void>,
   signal: AbortSignal,
 ): Promise<() => void> {
-  let buffer: RecordedEvent[] | undefined = []
-  let head: Position = 0n
-  const onLive = (e: RecordedEvent): void => {
-    if (buffer !== undefined) buffer.push(e)
-    else if (e.position > head && e.position > after) for (const event of project(e)) void deliver({ position: e.position, event }, 'live')
-  }
-  // Replayed events wait for the consumer (deliver may return a promise: backpressure),
-  // while live ones arriving meanwhile are buffered and flushed after them.
-  const replay = async (e: RecordedEvent): Promise<void> => {
-    for (const event of project(e)) {
-      if (signal.aborted) return
-      await deliver({ position: e.position, event }, 'replay')
-    }
-  }
-  const offs = streams.map((s) => live.onStream(s, onLive))
-  const stop = (): void => {
-    for (const off of offs) off()
-  }
-  signal.addEventListener('abort', stop, { once: true })
-  try {
-    head = await store.headPosition()
-    const stored: RecordedEvent[] = []
-    for (const s of streams) {
-      for (const e of await store.readStream(s)) if (e.position > after && e.position <= head) stored.push(e)
-    }
-    stored.sort((a, b) => (a.position < b.position ? -1 : a.position > b.position ? 1 : 0))
-    for (const e of stored) await replay(e)
-    // Flush what went live during the replay; more may arrive while we wait, so loop
-    // until the buffer is empty, then switch to live with no await in between.
-    while (buffer.length > 0) {
-      const pending = buffer
-      buffer = []
-      for (const e of pending) if (e.position > head && e.position > after) await replay(e)
-    }
-    buffer = undefined
-  } catch (error) {
-    stop()
-    throw error
-  }
-  return stop
+  // Everything up to here was delivered (or lies at/before `after`): positions only grow.
+  let last = after
+  return replayThenLive({
+    listen: (onEvent) => {
+      const offs = streams.map((s) => live.onStream(s, onEvent))
+      return () => {
+        for (const off of offs) off()
+      }
+    },
+    replay: async () => {
+      const head = await store.headPosition()
+      const stored: RecordedEvent[] = []
+      // Nothing stored is after `after` when it is the head (a live subscribe): no read at all,
+      // so subscribing costs nothing that grows with the topic's history.
+      if (after < head) {
+        for (const s of streams) {
+          for (const e of await store.readStream(s)) if (e.position > after && e.position <= head) stored.push(e)
+        }
+      }
+      return stored.sort((a, b) => (a.position < b.position ? -1 : a.position > b.position ? 1 : 0))
+    },
+    deliver: async (e, phase) => {
+      if (e.position <= last) return
+      last = e.position
+      for (const event of project(e)) {
+        if (signal.aborted) return
+        if (phase === 'live') void deliver({ position: e.position, event }, 'live')
+        else await deliver({ position: e.position, event }, 'replay')
+      }
+    },
+    signal,
+  })
 }

@@ -75,6 +75,13 @@ class SpyStore implements EventStore {
     if (this.failAppends) return Promise.reject(new ConcurrencyError(args[0], args[2]?.expectedRevision ?? 'any', 99n))
     return this.inner.append(...args)
   }
+  get atomicMulti(): boolean {
+    return this.inner.atomicMulti
+  }
+  appendMulti(...args: Parameters<EventStore['appendMulti']>): ReturnType<EventStore['appendMulti']> {
+    if (this.failAppends) return Promise.reject(new ConcurrencyError(args[0][0]?.streamId ?? '', args[0][0]?.expectedRevision ?? 'any', 99n))
+    return this.inner.appendMulti(...args)
+  }
   readStream(streamId: string, options?: ReadStreamOptions): Promise<RecordedEvent[]> {
     this.reads.push({ streamId, fromRevision: options?.fromRevision })
     return this.inner.readStream(streamId, options)

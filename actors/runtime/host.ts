@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto'
 import { transition, type AnyStateMachine, type SnapshotFrom } from 'xstate'
 import { GatewayError } from '../../shared/errors.js'
 import { ConcurrencyError } from '../../store/errors.js'
-import type { EventMetadata, EventStore, NewEvent, RecordedEvent } from '../../store/types.js'
+import type { EventMetadata, EventStore, NewEvent, Position, RecordedEvent } from '../../store/types.js'
 import { initialSnapshot } from './initial-snapshot.js'
 import type {
   ActorState,
@@ -19,7 +19,7 @@ export interface ActorHostParameters<Machine extends AnyStateMachine, Command, E
   definition: AggregateDefinition<Machine, Command, Event>
   store: EventStore
   /** Real implementations of the machine's named actions (bound in main.ts). */
-  effects?: Partial<Record<string, EffectHandler<Command>>>
+  effects?: Partial<Record<string, EffectHandler<Command, SnapshotFrom<Machine>>>>
   snapshots?: SnapshotStore
   /** Store a snapshot every N events (default 100). */
   snapshotEvery?: number
@@ -39,6 +39,29 @@ interface Entry<Machine extends AnyStateMachine> extends ActorState<Machine> {
   pending: number
   /** Revision of the newest stored snapshot. */
   snapshotRevision: bigint
+  /**
+   * Store head at which this entry was known to be current (-1n: unknown). Every later
+   * commit, by any process, has a greater position, so an unchanged head means nothing to
+   * catch up.
+   */
+  currentAt: Position | -1n
+}
+
+/**
+ * An actor whose mailbox is held by a joint decision (actors/runtime/joint.ts): it may
+ * decide on a tentative state, then commit what one multi-stream append recorded.
+ */
+export interface HeldActor<Machine extends AnyStateMachine, Command> {
+  readonly streamId: string
+  readonly state: ActorState<Machine>
+  /** Pure: the actor's own decide on `snapshot` (its state as the joint decision left it). Throws a refusal. */
+  decide(snapshot: SnapshotFrom<Machine>, command: Command): readonly DomainEvent[]
+  /** Folds proposed events onto a tentative snapshot (no effects). */
+  fold(snapshot: SnapshotFrom<Machine>, events: readonly DomainEvent[]): SnapshotFrom<Machine>
+  /** Folds what others committed (after a conflict). */
+  catchUp(): Promise<void>
+  /** Folds the committed events, runs their effects, snapshots when due. */
+  commit(recorded: readonly RecordedEvent[]): Promise<SendResult<Machine>>
 }
 
 /** The actor's commands could not be applied after repeated conflicts with other writers. */
@@ -98,6 +121,33 @@ export class ActorHost<Machine extends AnyStateMachine, Command, Event extends D
     })
   }
 
+  /**
+   * Runs `work` holding this actor's mailbox: the building block of a decision that spans
+   * actors (actors/runtime/joint.ts). Nothing else runs on this actor meanwhile.
+   */
+  hold<T>(actorId: string, work: (held: HeldActor<Machine, Command>) => Promise<T>): Promise<T> {
+    return this.#enqueue(actorId, (entry) =>
+      work({
+        streamId: this.streamId(actorId),
+        get state() {
+          return { snapshot: entry.snapshot, revision: entry.revision }
+        },
+        decide: (snapshot, command) => {
+          const decided = this.#p.definition.decide(snapshot, command, this.#ctx())
+          if (decided instanceof Error) throw decided
+          return decided
+        },
+        fold: (snapshot, events) => {
+          let next = snapshot
+          for (const e of events) next = transition(this.#p.definition.machine, next, { type: e.type, data: e.data } as never)[0] as SnapshotFrom<Machine>
+          return next
+        },
+        catchUp: () => this.#catchUp(actorId, entry),
+        commit: (recorded) => this.#commit(actorId, entry, recorded),
+      }),
+    )
+  }
+
   /** Drops every cached actor (tests; the next access rehydrates from the store). */
   clear(): void {
     for (const [id, e] of this.#entries) if (e.pending === 0) this.#entries.delete(id)
@@ -155,6 +205,7 @@ export class ActorHost<Machine extends AnyStateMachine, Command, Event extends D
       mailbox: Promise.resolve(),
       pending: 0,
       snapshotRevision: -1n,
+      currentAt: -1n,
     }
     // A snapshot is only a cache: if it cannot be read, fold the whole stream instead.
     const stored = await this.#p.snapshots?.load(streamId).catch(() => undefined)
@@ -167,13 +218,20 @@ export class ActorHost<Machine extends AnyStateMachine, Command, Event extends D
     return entry
   }
 
-  /** Folds events appended after the entry's revision (by anyone), ignoring their actions. */
+  /**
+   * Folds events appended after the entry's revision (by anyone), ignoring their actions.
+   * Skipped when the store's head has not moved since the entry was last known current.
+   */
   async #catchUp(actorId: string, entry: Entry<Machine>): Promise<void> {
+    const head = this.#p.store.localHead?.()
+    if (head !== undefined && head === entry.currentAt) return
     const events = await this.#p.store.readStream(
       this.streamId(actorId),
       entry.revision === -1n ? {} : { fromRevision: entry.revision + 1n },
     )
     for (const e of events) this.#fold(entry, e)
+    // Read before the stream: whatever committed after it has a greater position.
+    if (head !== undefined) entry.currentAt = head
     await this.#maybeSnapshot(actorId, entry)
   }
 
@@ -202,8 +260,9 @@ export class ActorHost<Machine extends AnyStateMachine, Command, Event extends D
       if (decided instanceof Error) throw decided
       if (decided.length === 0) return { snapshot: entry.snapshot, revision: entry.revision, events: [] }
       const proposed: NewEvent[] = decided.map((e) => (metadata === undefined ? { type: e.type, data: e.data } : { type: e.type, data: e.data, metadata }))
+      let result: Awaited<ReturnType<EventStore['append']>>
       try {
-        await this.#p.store.append(streamId, proposed, {
+        result = await this.#p.store.append(streamId, proposed, {
           expectedRevision: entry.revision === -1n ? 'no_stream' : entry.revision,
         })
       } catch (error) {
@@ -214,24 +273,31 @@ export class ActorHost<Machine extends AnyStateMachine, Command, Event extends D
         if (attempt > 2) await new Promise((r) => setTimeout(r, Math.random() * attempt * 2))
         continue
       }
-      // Read back what was stored (ids, positions, hashes) and fold it, collecting effects.
-      const from = entry.revision + 1n
-      const committed = await this.#p.store.readStream(streamId, { fromRevision: from, maxCount: proposed.length })
-      const effects: { action: EffectCall; event: RecordedEvent }[] = []
-      for (const e of committed) for (const action of this.#fold(entry, e)) effects.push({ action, event: e })
-      this.#runEffects(actorId, effects)
-      await this.#maybeSnapshot(actorId, entry)
-      return { snapshot: entry.snapshot, revision: entry.revision, events: committed }
+      const committed = result.recorded ?? (await this.#p.store.readStream(streamId, { fromRevision: entry.revision + 1n, maxCount: proposed.length }))
+      return this.#commit(actorId, entry, committed)
     }
   }
 
-  #runEffects(actorId: string, effects: { action: EffectCall; event: RecordedEvent }[]): void {
+  /** Folds freshly committed events (as the store recorded them), then runs their effects. */
+  async #commit(actorId: string, entry: Entry<Machine>, committed: readonly RecordedEvent[]): Promise<SendResult<Machine>> {
+    const effects: { action: EffectCall; event: RecordedEvent }[] = []
+    for (const e of committed) for (const action of this.#fold(entry, e)) effects.push({ action, event: e })
+    // The stream had exactly the expected revision when these were written: current as of their position.
+    const last = committed[committed.length - 1]
+    if (last !== undefined) entry.currentAt = last.position
+    this.#runEffects(actorId, entry.snapshot, effects)
+    await this.#maybeSnapshot(actorId, entry)
+    return { snapshot: entry.snapshot, revision: entry.revision, events: [...committed] }
+  }
+
+  #runEffects(actorId: string, snapshot: SnapshotFrom<Machine>, effects: { action: EffectCall; event: RecordedEvent }[]): void {
     for (const { action, event } of effects) {
       const handler = this.#p.effects?.[action.type]
       if (handler === undefined) continue
       const ctx = {
         actorId,
         event,
+        snapshot,
         send: (command: Command, metadata?: EventMetadata) =>
           this.send(actorId, command, metadata ?? { causationId: event.id, ...(event.metadata.correlationId === undefined ? {} : { correlationId: event.metadata.correlationId }) }),
       }

@@ -20,15 +20,17 @@ export interface EffectCall {
   params: unknown
 }
 
-export interface EffectContext<Command> {
+export interface EffectContext<Command, Snapshot = unknown> {
   actorId: string
   /** The committed event whose transition returned this action. */
   event: RecordedEvent
+  /** The actor's state right after the commit that holds `event` (no re-read needed). */
+  snapshot: Snapshot
   /** Sends a command back to this actor (effects report results as commands). */
   send(command: Command, metadata?: EventMetadata): Promise<unknown>
 }
 
-export type EffectHandler<Command> = (action: EffectCall, ctx: EffectContext<Command>) => void | Promise<void>
+export type EffectHandler<Command, Snapshot = unknown> = (action: EffectCall, ctx: EffectContext<Command, Snapshot>) => void | Promise<void>
 
 /**
  * One aggregate kind: its stream category, machine and pure decider. Effects are bound

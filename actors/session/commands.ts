@@ -1,4 +1,4 @@
-import type { ModelContentBlock, ModelUsage } from '../../connectors/anthropic/call-model.js'
+import type { ModelContentBlock, ModelUsage } from './model-port.js'
 import type { ImageInput, TurnCost } from './events.js'
 
 export interface CreateSession {

@@ -1,5 +1,5 @@
 import { assign, setup } from 'xstate'
-import type { ModelMessage, ModelUsage } from '../../connectors/anthropic/call-model.js'
+import type { ModelMessage, ModelUsage } from './model-port.js'
 import type { SessionEvent, ToolCallCompleted } from './events.js'
 
 export interface PendingTool {

@@ -1,27 +1,30 @@
 import { createHash, randomUUID } from 'node:crypto'
 import type { AgentRegistry } from '../../agents/load-agents.js'
+import { resolveModel } from '../../agents/models.js'
 import { toolAllowed, type AgentDefinition } from '../../agents/schema.js'
-import type { CallModel, ModelMessage, ModelTool } from '../../connectors/anthropic/call-model.js'
-import type { McpExecutor } from '../../connectors/mcp/executor.js'
+import type { ModelMessage, ModelTool, SessionModelCall } from './model-port.js'
+import type { McpExecutor } from '../billing/tool-port.js'
 import { maxCost } from '../../pricing/price-turn.js'
 import { estimatePromptTokens, spendBreakdown, turnCost } from '../billing/billed-model-call.js'
 import { DomainError, GatewayError, NotFoundError } from '../../shared/errors.js'
 import type { EventStore, RecordedEvent, SnapshotStore } from '../../store/types.js'
 import { ActorHost } from '../runtime/host.js'
+import { commitTogether, type Party } from '../runtime/joint.js'
 import type { EffectCall, EffectContext } from '../runtime/types.js'
 import type { SessionCommand } from './commands.js'
 import { findRecentTurn, type SessionSnapshot } from './decide.js'
 import { sessionDefinition } from './definition.js'
+import { CommitBus } from './commit-bus.js'
 import { DeltaBus } from './deltas.js'
-import type { ImageInput, TurnCost } from './events.js'
-import type { SessionLedger } from './ledger-port.js'
+import type { ImageInput, SessionEvent, TurnCost } from './events.js'
+import type { SessionLedger, Settled } from './ledger-port.js'
 import type { TurnState } from './machine.js'
 
 export interface SessionServiceParameters {
   store: EventStore
   snapshots?: SnapshotStore
   agents: AgentRegistry
-  callModel: CallModel
+  callModel: SessionModelCall
   /** Undefined when MCP_GATEWAY_URL is unset: agents then run without tools. */
   mcp?: McpExecutor
   ledger: SessionLedger
@@ -37,6 +40,26 @@ export interface SessionServiceParameters {
    * wallet (the skills of an opted-in agent); undefined adds nothing. A failure adds nothing.
    */
   systemPromptExtra?: (p: { wallet: string; agentId: string; conversation: readonly ModelMessage[] }) => Promise<string | undefined>
+}
+
+type SessionEffectContext = EffectContext<SessionCommand, SessionSnapshot>
+
+export interface StartedTurn {
+  turnId: string
+  attached: boolean
+  /** Revision of the turn's first event, when this call started it: its stream replays from there. */
+  fromRevision?: bigint
+}
+
+export interface BeginParameters {
+  /** Checksummed caller. */
+  wallet: string
+  agentId: string
+  sessionId: string
+  message: string
+  model?: string
+  images?: ImageInput[]
+  idempotencyKey?: string
 }
 
 export interface StartTurnParameters {
@@ -61,9 +84,9 @@ export interface StartTurnParameters {
  * nothing for the call in flight; with nothing completed the hold is released.
  */
 export class SessionService {
-  readonly host: ActorHost<typeof sessionDefinition.machine, SessionCommand, any>
+  readonly host: ActorHost<typeof sessionDefinition.machine, SessionCommand, SessionEvent>
   readonly deltas = new DeltaBus()
-  readonly #committed = new Map<string, Set<(e: RecordedEvent) => void>>()
+  readonly #committed = new CommitBus()
   readonly #p: SessionServiceParameters
   readonly #now: () => Date
   readonly #newId: () => string
@@ -75,17 +98,20 @@ export class SessionService {
     this.#now = p.now ?? (() => new Date())
     this.#newId = p.newId ?? randomUUID
     this.#window = p.dedupeWindowMs ?? 10 * 60_000
-    const bind = (fn: (a: any, ctx: EffectContext<SessionCommand>) => Promise<void>, where: string) => (action: EffectCall, ctx: EffectContext<SessionCommand>) => {
-      const publishing: EffectContext<SessionCommand> = {
-        ...ctx,
-        send: async (command, metadata) => {
-          const r = await ctx.send(command, metadata)
-          this.#publish(ctx.actorId, r)
-          return r
-        },
+    // The machine's action params are its effect's parameters (machine.ts names both).
+    const bind =
+      <Params>(fn: (params: Params, ctx: SessionEffectContext) => Promise<void>, where: string) =>
+      (action: EffectCall, ctx: SessionEffectContext) => {
+        const publishing: SessionEffectContext = {
+          ...ctx,
+          send: async (command, metadata) => {
+            const r = (await ctx.send(command, metadata)) as { events: readonly RecordedEvent[] }
+            this.#publish(ctx.actorId, r)
+            return r
+          },
+        }
+        return fn.call(this, action.params as Params, publishing).catch((e: unknown) => this.#p.onError?.(e, where))
       }
-      return fn.call(this, action.params, publishing).catch((e: unknown) => this.#p.onError?.(e, where))
-    }
     this.host = new ActorHost({
       definition: sessionDefinition,
       store: p.store,
@@ -106,27 +132,13 @@ export class SessionService {
     return this.host.streamId(sessionId)
   }
 
-  /**
-   * Events this process committed to a session, delivered at once (the live feed brings
-   * them too, a little later, and brings other processes' events; readers dedupe by revision).
-   */
+  /** Events this process committed to a session, delivered at once (actors/session/commit-bus.ts). */
   onCommitted(sessionId: string, listener: (e: RecordedEvent) => void): () => void {
-    let set = this.#committed.get(sessionId)
-    if (set === undefined) {
-      set = new Set()
-      this.#committed.set(sessionId, set)
-    }
-    set.add(listener)
-    return () => {
-      set.delete(listener)
-      if (set.size === 0) this.#committed.delete(sessionId)
-    }
+    return this.#committed.on(sessionId, listener)
   }
 
-  #publish(sessionId: string, result: unknown): void {
-    const set = this.#committed.get(sessionId)
-    if (set === undefined) return
-    for (const e of (result as { events?: RecordedEvent[] }).events ?? []) for (const l of set) l(e)
+  #publish(sessionId: string, result: { events: readonly RecordedEvent[] } | undefined): void {
+    this.#committed.publish(sessionId, result?.events)
   }
 
   async #send(sessionId: string, command: SessionCommand): Promise<Awaited<ReturnType<typeof this.host.send>>> {
@@ -177,10 +189,39 @@ export class SessionService {
   }
 
   /**
+   * Everything a chat does before its stream starts: the session (re-created for its
+   * owner when a cached id is unknown, §11.4), the model, the provider key (400
+   * missing/locked_secrets before anything is reserved), and the turn with its first
+   * reservation (402), or the running/recent turn a resend attaches to.
+   */
+  async begin(p: BeginParameters): Promise<{ sessionId: string } & StartedTurn> {
+    const agent = this.#p.agents.get(p.agentId)
+    if (agent === undefined) throw new NotFoundError(`No agent "${p.agentId.slice(0, 64)}"`, 'agent_not_found')
+    const sid = p.sessionId
+    if ((await this.get(sid)) === undefined) {
+      const raw = (await this.host.read(sid)).snapshot
+      if (raw.value !== 'new' || !/^[A-Za-z0-9_-]{8,128}$/.test(sid)) throw new NotFoundError('No such session', 'session_not_found')
+      await this.create({ sessionId: sid, agentId: agent.id, wallet: p.wallet, model: p.model ?? 'haiku' })
+    }
+    const session = await this.owned(sid, p.wallet, agent.id)
+    const model = resolveModel(p.model ?? session.context.model ?? undefined, agent)
+    await this.#p.getProviderKey(p.wallet, 'anthropic')
+    const started = await this.startTurn({
+      sessionId: sid,
+      wallet: p.wallet,
+      text: p.message,
+      model,
+      ...(p.images === undefined ? {} : { images: p.images }),
+      ...(p.idempotencyKey === undefined ? {} : { idempotencyKey: p.idempotencyKey }),
+    })
+    return { sessionId: sid, ...started }
+  }
+
+  /**
    * Starts a turn, or attaches a resent message to its turn. Reserves the first model
    * call's maxCost first, so a wallet without balance or budget gets a 402 before any stream.
    */
-  async startTurn(p: StartTurnParameters): Promise<{ turnId: string; attached: boolean }> {
+  async startTurn(p: StartTurnParameters): Promise<StartedTurn> {
     const state = await this.owned(p.sessionId, p.wallet)
     const key = p.idempotencyKey !== undefined && p.idempotencyKey.length > 0 ? `k:${p.idempotencyKey}` : `m:${createHash('sha256').update(p.text).update('\0').update(p.model).digest('base64url')}`
     const recent = findRecentTurn(state, key, this.#now(), this.#window)
@@ -199,29 +240,53 @@ export class SessionService {
     })
     const turnId = this.#newId()
     const reservationId = `${turnId}:1`
-    await this.#p.ledger.reserve({ wallet: p.wallet, agentId: agent.id, reservationId, amount, purpose: `chat turn ${turnId}` })
-    try {
-      const r = await this.#send(p.sessionId, {
-        type: 'StartTurn',
-        turnId,
-        text: p.text,
-        ...(p.images === undefined ? {} : { images: p.images }),
-        idempotencyKey: key,
-        model: p.model,
-        reservationId,
-        reserved: amount,
-        dedupeWindowMs: this.#window,
+    const start: SessionCommand = {
+      type: 'StartTurn',
+      turnId,
+      text: p.text,
+      ...(p.images === undefined ? {} : { images: p.images }),
+      idempotencyKey: key,
+      model: p.model,
+      reservationId,
+      reserved: amount,
+      dedupeWindowMs: this.#window,
+    }
+    const reservation = { wallet: p.wallet, agentId: agent.id, reservationId, amount, purpose: `chat turn ${turnId}` }
+    const joint = this.#p.ledger.together
+    if (joint !== undefined) {
+      // One commit: the wallet decides the hold from its own state (402 refuses both), the
+      // session records the message and the turn; the reservation part goes first (KurrentDB order).
+      const wallet = joint.party(p.wallet)
+      const session = this.#party(p.sessionId)
+      const { result, committed } = await commitTogether(this.#p.store, [wallet, session], (j) => {
+        const t = j.decide(session, start)
+        // Raced with the same message: attach to the turn that won, reserve nothing.
+        if (t.events.length === 0) return findRecentTurn(t.snapshot, key, this.#now(), this.#window) ?? turnId
+        joint.reserve(j, wallet, reservation)
+        return undefined
       })
+      this.#publish(p.sessionId, committed[1])
+      if (result !== undefined) return { turnId: result, attached: true }
+      const first = committed[1]?.events[0]
+      return { turnId, attached: false, ...(first === undefined ? {} : { fromRevision: first.revision }) }
+    }
+    await this.#p.ledger.reserve(reservation)
+    try {
+      const r = await this.#send(p.sessionId, start)
       if (r.events.length === 0) {
         // Raced with the same message: attach to the turn that won.
         await this.#p.ledger.release({ wallet: p.wallet, reservationId, reason: 'duplicate message' })
         return { turnId: findRecentTurn(r.snapshot, key, this.#now(), this.#window) ?? turnId, attached: true }
       }
-      return { turnId, attached: false }
+      return { turnId, attached: false, fromRevision: r.events[0]!.revision }
     } catch (error) {
       await this.#p.ledger.release({ wallet: p.wallet, reservationId, reason: 'turn refused' }).catch(() => undefined)
       throw error
     }
+  }
+
+  #party(sessionId: string): Party<typeof sessionDefinition.machine, SessionCommand> {
+    return { host: this.host as unknown as Party<typeof sessionDefinition.machine, SessionCommand>['host'], actorId: sessionId }
   }
 
   /** Resolves a pending approval of this session (authorised by the unguessable id alone, §6). */
@@ -235,9 +300,26 @@ export class SessionService {
   /**
    * Start-up recovery: every turn left running by a stopped process is marked interrupted;
    * its completed calls are settled, the call in flight is not charged (rule above).
+   * `open` lists the candidates (the open-turns projection: what is open, not what was ever
+   * written); each is checked against the session's own state. Without it (tools, tests)
+   * the store is scanned.
    */
-  async recoverInterrupted(): Promise<number> {
+  async recoverInterrupted(open?: Iterable<{ sessionId: string; turnId: string }>): Promise<number> {
     const running = new Map<string, string>()
+    if (open !== undefined) for (const t of open) running.set(t.sessionId, t.turnId)
+    else await this.#scanForRunningTurns(running)
+    let interrupted = 0
+    for (const [sessionId, turnId] of running) {
+      const ended = await this.#endTurn(sessionId, turnId, 'interrupted', 'turn_interrupted', 'The gateway restarted while this reply was being written; send the message again').catch((e: unknown) => {
+        this.#p.onError?.(e, 'recoverInterrupted')
+        return false
+      })
+      if (ended) interrupted++
+    }
+    return interrupted
+  }
+
+  async #scanForRunningTurns(running: Map<string, string>): Promise<void> {
     let from: bigint | undefined
     for (;;) {
       const batch = await this.#p.store.readAll(from === undefined ? { maxCount: 1000 } : { fromPosition: from, maxCount: 1000 })
@@ -251,12 +333,6 @@ export class SessionService {
       }
       if (batch.length < 1000) break
     }
-    for (const [sessionId, turnId] of running) {
-      await this.#endTurn(sessionId, turnId, 'interrupted', 'turn_interrupted', 'The gateway restarted while this reply was being written; send the message again').catch((e: unknown) =>
-        this.#p.onError?.(e, 'recoverInterrupted'),
-      )
-    }
-    return running.size
   }
 
   /** Stops approval timers (shutdown). */
@@ -285,16 +361,17 @@ export class SessionService {
     }
   }
 
-  async #turn(sessionId: string, turnId: string): Promise<{ state: SessionSnapshot; turn: TurnState } | undefined> {
-    const { snapshot } = await this.host.read(sessionId)
+  /** The running turn `turnId`, from the snapshot an effect was handed, else the actor's current state. */
+  async #turn(sessionId: string, turnId: string, committed?: SessionSnapshot): Promise<{ state: SessionSnapshot; turn: TurnState } | undefined> {
+    const snapshot = committed ?? (await this.host.read(sessionId)).snapshot
     const turn = snapshot.context.turn
     if (snapshot.value !== 'running' || turn === null || turn.turnId !== turnId) return undefined
     return { state: snapshot, turn }
   }
 
-  async #callModel(params: { turnId: string; call: number }, ctx: EffectContext<SessionCommand>): Promise<void> {
+  async #callModel(params: { turnId: string; call: number }, ctx: SessionEffectContext): Promise<void> {
     const sessionId = ctx.actorId
-    const found = await this.#turn(sessionId, params.turnId)
+    const found = await this.#turn(sessionId, params.turnId, ctx.snapshot)
     if (found === undefined) return
     const { state } = found
     let { turn } = found
@@ -332,7 +409,7 @@ export class SessionService {
           offset += text.length
         },
       })
-      await ctx.send({
+      const response: SessionCommand = {
         type: 'RecordModelResponse',
         turnId: turn.turnId,
         call: params.call,
@@ -344,15 +421,54 @@ export class SessionService {
         maxToolIterations: agent.maxToolIterations,
         toolsNeedingApproval: agent.toolsNeedingApproval,
         approvalTimeoutMs: agent.approvalTimeoutMs,
-      })
+      }
+      const joint = this.#p.ledger.together
+      if (joint === undefined) {
+        await ctx.send(response)
+        return
+      }
+      // One commit after the call: the response, and when it is the last one the
+      // settlement (decided by the wallet) and the turn's completion.
+      const walletParty = joint.party(wallet)
+      const session = this.#party(sessionId)
+      let settleError: unknown
+      const { committed } = await commitTogether(
+        this.#p.store,
+        [walletParty, session],
+        (j) => {
+          settleError = undefined
+          const t = j.decide(session, response)
+          const responded = t.events[0]
+          if (responded === undefined || !(responded.data as { final: boolean }).final) return
+          const done = t.snapshot.context.turn
+          if (done === null) return
+          const cost = turnCost(done.model, done.usage, done.toolCalls, done.toolCosts, 0n)
+          let settled: Settled = { charged: 0n, balanceRemaining: null }
+          try {
+            settled = joint.settle(j, walletParty, {
+              wallet,
+              reservationId: done.reservationId,
+              amount: cost.platformCost,
+              breakdown: spendBreakdown(cost, { sessionId, turnId: done.turnId }),
+            })
+          } catch (error) {
+            // The reply was delivered; a lost hold (expired) is the operator's loss, not the user's error.
+            settleError = error
+          }
+          j.decide(session, { type: 'CompleteTurn', turnId: done.turnId, cost: { ...cost, charged: settled.charged }, balanceRemaining: settled.balanceRemaining })
+        },
+        { metadata: causedBy(ctx.event) },
+      )
+      if (settleError !== undefined) this.#p.onError?.(settleError, 'settleTurn')
+      this.#publish(sessionId, committed[1])
     } catch (error) {
       const e = error instanceof GatewayError ? error : new GatewayError('model_call_failed', 'The model call failed', { cause: error })
       await this.#endTurn(sessionId, turn.turnId, 'failed', e.code, e.shortMessage)
     }
   }
 
-  async #executeTool(params: { turnId: string; toolUseId: string; name: string; args: unknown }, ctx: EffectContext<SessionCommand>): Promise<void> {
-    const found = await this.#turn(ctx.actorId, params.turnId)
+  async #executeTool(params: { turnId: string; toolUseId: string; name: string; args: unknown }, ctx: SessionEffectContext): Promise<void> {
+    const found = await this.#turn(ctx.actorId, params.turnId, ctx.snapshot)
     if (found === undefined) return
     const { state } = found
     const agent = this.#agent(state.context.agentId!)
@@ -375,7 +491,7 @@ export class SessionService {
     }
   }
 
-  async #requestApproval(params: { turnId: string; approvalId: string; expiresAt: string }, ctx: EffectContext<SessionCommand>): Promise<void> {
+  async #requestApproval(params: { turnId: string; approvalId: string; expiresAt: string }, ctx: SessionEffectContext): Promise<void> {
     const wait = Math.max(0, Date.parse(params.expiresAt) - this.#now().getTime())
     const timer = setTimeout(() => {
       this.#timers.delete(params.approvalId)
@@ -385,8 +501,9 @@ export class SessionService {
     this.#timers.set(params.approvalId, timer)
   }
 
-  async #settleTurn(params: { turnId: string }, ctx: EffectContext<SessionCommand>): Promise<void> {
-    const found = await this.#turn(ctx.actorId, params.turnId)
+  async #settleTurn(params: { turnId: string }, ctx: SessionEffectContext): Promise<void> {
+    // Joined to the response's commit (the turn already completed there), this finds nothing to do.
+    const found = await this.#turn(ctx.actorId, params.turnId, ctx.snapshot)
     if (found === undefined) return
     const { state, turn } = found
     const wallet = state.context.wallet!
@@ -401,10 +518,10 @@ export class SessionService {
     await ctx.send({ type: 'CompleteTurn', turnId: turn.turnId, cost: { ...cost, charged: settled.charged }, balanceRemaining: settled.balanceRemaining })
   }
 
-  /** Ends a turn that did not complete: settle what completed, release otherwise, then record it. */
-  async #endTurn(sessionId: string, turnId: string, how: 'failed' | 'interrupted', code: string, message: string): Promise<void> {
+  /** Ends a turn that did not complete: settle what completed, release otherwise, then record it. False when it was not running. */
+  async #endTurn(sessionId: string, turnId: string, how: 'failed' | 'interrupted', code: string, message: string): Promise<boolean> {
     const found = await this.#turn(sessionId, turnId)
-    if (found === undefined) return
+    if (found === undefined) return false
     const { state, turn } = found
     const wallet = state.context.wallet!
     const used = turn.usage.inputTokens + turn.usage.outputTokens + turn.usage.cacheReadTokens + turn.usage.cacheWriteTokens > 0 || turn.toolCalls > 0
@@ -422,7 +539,13 @@ export class SessionService {
     }
     if (how === 'failed') await this.#send(sessionId, { type: 'FailTurn', turnId, code, message, cost })
     else await this.#send(sessionId, { type: 'InterruptTurn', turnId, reason: message, cost })
+    return true
   }
+}
+
+/** Metadata of commands an effect sends: caused by the event that asked for the effect. */
+function causedBy(event: RecordedEvent): { causationId: string; correlationId?: string } {
+  return { causationId: event.id, ...(event.metadata.correlationId === undefined ? {} : { correlationId: event.metadata.correlationId }) }
 }
 
 /** Per-wallet index of sessions (lower-case address), for GET /agents/:id/sessions. */

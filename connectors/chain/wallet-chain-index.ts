@@ -1,11 +1,7 @@
+import { evolveWalletChain, isWalletChainEvent, type PendingChainWork, type WalletChainRow } from '../../projections/wallet-chain.js'
 import type { EventStore, Position, RecordedEvent, Subscription } from '../../store/types.js'
 
-/** An outbound chain transfer of a wallet that has not reached a final status. */
-export interface PendingChainWork {
-  walletId: string
-  kind: 'withdrawal' | 'settlement'
-  id: string
-}
+export type { PendingChainWork } from '../../projections/wallet-chain.js'
 
 export interface WalletChainIndex {
   /** lowercase deposit address → wallet actor id (what the deposit watcher watches). */
@@ -21,55 +17,37 @@ export interface WalletChainIndex {
 
 const WALLET_PREFIX = 'wallet-'
 
+/** The wallet-chain read model at a position: start-up folds from there instead of from the first event. */
+export type WalletChainSeed = () => Promise<{ rows: WalletChainRow[]; position: Position } | undefined>
+
 /**
  * An in-memory index of the wallet streams' chain-relevant events: deposit addresses
  * (for the watcher and the "destination is a deposit address" guardrail) and unfinished
  * transfers (to resume after a restart, since the host never re-runs the effects of
- * events it merely rehydrates). Catches up with readAll, then follows subscribeAll.
+ * events it merely rehydrates). Starts from `seed` (the wallet-chain read model, so
+ * start-up does not grow with the store) or, without one, from the first event; then
+ * follows subscribeAll.
  */
-export function startWalletChainIndex(store: EventStore): WalletChainIndex {
+export function startWalletChainIndex(store: EventStore, seed?: WalletChainSeed): WalletChainIndex {
+  const wallets = new Map<string, WalletChainRow>()
   const addresses = new Map<string, string>()
-  const pending = new Map<string, PendingChainWork>()
-  const toSettle = new Set<string>()
   let sub: Subscription | undefined
   let closed = false
 
-  const apply = (e: RecordedEvent) => {
-    if (!e.streamId.startsWith(WALLET_PREFIX)) return
-    const walletId = e.streamId.slice(WALLET_PREFIX.length)
-    const d = e.data as { address?: string; withdrawalId?: string; settlementId?: string }
-    switch (e.type) {
-      case 'DepositAddressAssigned':
-        if (d.address) addresses.set(d.address.toLowerCase(), walletId)
-        break
-      case 'WithdrawalRequested':
-        pending.set(`${walletId}:w:${d.withdrawalId}`, { walletId, kind: 'withdrawal', id: d.withdrawalId! })
-        break
-      case 'WithdrawalConfirmed':
-      case 'WithdrawalFailed':
-        pending.delete(`${walletId}:w:${d.withdrawalId}`)
-        break
-      case 'SpendSettled':
-        toSettle.add(walletId)
-        break
-      case 'SettlementRequested':
-        // A sweep capped below the unswept spend leaves a remainder for the next spend's sweep.
-        toSettle.delete(walletId)
-        pending.set(`${walletId}:s:${d.settlementId}`, { walletId, kind: 'settlement', id: d.settlementId! })
-        break
-      case 'SettlementConfirmed':
-        pending.delete(`${walletId}:s:${d.settlementId}`)
-        break
-      case 'SettlementFailed':
-        pending.delete(`${walletId}:s:${d.settlementId}`)
-        toSettle.add(walletId)
-        break
-    }
+  const put = (row: WalletChainRow): void => {
+    wallets.set(row.walletId, row)
+    for (const a of row.addresses) addresses.set(a, row.walletId)
+  }
+  const apply = (e: RecordedEvent): void => {
+    if (!isWalletChainEvent(e)) return
+    put(evolveWalletChain(wallets.get(e.streamId.slice(WALLET_PREFIX.length)), e))
   }
 
   const ready = (async () => {
+    const seeded = await seed?.()
+    for (const row of seeded?.rows ?? []) put(row)
     const head = await store.headPosition()
-    let from: Position = 0n
+    let from: Position = seeded?.position ?? 0n
     while (from < head && !closed) {
       const page = await store.readAll({ fromPosition: from, maxCount: 1000 })
       if (page.length === 0) break
@@ -90,8 +68,8 @@ export function startWalletChainIndex(store: EventStore): WalletChainIndex {
 
   return {
     addresses,
-    pending: () => [...pending.values()],
-    walletsToSettle: () => [...toSettle],
+    pending: () => [...wallets.values()].flatMap((w) => w.pending),
+    walletsToSettle: () => [...wallets.values()].filter((w) => w.toSettle).map((w) => w.walletId),
     ready,
     async close() {
       closed = true

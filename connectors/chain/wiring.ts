@@ -8,7 +8,7 @@ import { createChainPort, type ChainConnector } from './create-chain-port.js'
 import { createDepositKeyring, resolveDepositMnemonic, type DepositKeyring } from './deposit-keys.js'
 import { startDepositWatcher, type DepositWatcher } from './deposit-watcher.js'
 import type { Address, ChainLogger, Hex } from './types.js'
-import { startWalletChainIndex, type WalletChainIndex } from './wallet-chain-index.js'
+import { startWalletChainIndex, type WalletChainIndex, type WalletChainSeed } from './wallet-chain-index.js'
 import { createWalletChainEffects, depositWatcherSink, type WalletActors } from './wallet-effects.js'
 
 export interface CreateChainParameters {
@@ -34,6 +34,8 @@ export interface CreateChainParameters {
   settlementIntervalMs?: number
   /** Smallest sweep worth a relayer transaction (default 0.10 USDC). */
   settlementMinimum?: bigint
+  /** The wallet-chain read model to start the chain index from (else it folds every stored event). */
+  chainIndexSeed?: WalletChainSeed
   /** First block to scan when no checkpoint exists (default: the confirmed head at first start). */
   fromBlock?: bigint
   newId?: () => string
@@ -70,7 +72,7 @@ export function createChain(p: CreateChainParameters): Chain {
   const { config, log } = p
   const { mnemonic } = resolveDepositMnemonic({ mnemonic: config.DEPOSIT_MNEMONIC, dataDir: p.dataDir, nodeEnv: config.NODE_ENV, log })
   const keyring = createDepositKeyring(mnemonic)
-  const index = startWalletChainIndex(p.store)
+  const index = startWalletChainIndex(p.store, p.chainIndexSeed)
   const rpcUrl = config.CHAIN_RPC_URL
   // Without a relayer key the port still reads (balances, logs); it is never asked to send.
   const connector =

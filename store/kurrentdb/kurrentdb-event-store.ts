@@ -17,6 +17,7 @@ import { hashEvent } from '../hash.js'
 import type {
   AppendOptions,
   AppendResult,
+  StreamAppend,
   EventMetadata,
   EventStore,
   ExpectedRevision,
@@ -183,7 +184,30 @@ export class KurrentDbEventStore implements EventStore {
         if (position === undefined) throw new GatewayError('store_error', 'KurrentDB did not report the position of an append')
         if (cacheable) this.#remember(streamId, { revision, hash: prevHash })
         else this.#heads.delete(streamId)
-        return { nextExpectedRevision: result.nextExpectedRevision, position }
+        // The server reports one position (the last event's): only a one-event write of our
+        // own ids (never an idempotent replay of an older write) is known exactly.
+        const only = prepared[0]!
+        const recorded: RecordedEvent[] | undefined =
+          cacheable && prepared.length === 1
+            ? [
+                {
+                  id: only.uuid,
+                  streamId,
+                  revision,
+                  position,
+                  type: only.type,
+                  data: only.data,
+                  metadata: {
+                    ...(only.metadata.$correlationId === undefined ? {} : { correlationId: only.metadata.$correlationId }),
+                    ...(only.metadata.$causationId === undefined ? {} : { causationId: only.metadata.$causationId }),
+                  },
+                  recordedAt,
+                  prevHash: head?.hash ?? '',
+                  hash: prevHash,
+                },
+              ]
+            : undefined
+        return { nextExpectedRevision: result.nextExpectedRevision, position, ...(recorded === undefined ? {} : { recorded }) }
       } catch (error) {
         if (error instanceof WrongExpectedVersionError) {
           this.#heads.delete(streamId)
@@ -199,6 +223,22 @@ export class KurrentDbEventStore implements EventStore {
         throw translate(error, 'append')
       }
     }
+  }
+
+  readonly atomicMulti = false
+
+  /**
+   * KurrentDB's v1 gRPC protocol (the client's) has no multi-stream append: the parts are
+   * written one after another, in the order given, each with its own expected revision.
+   * Callers order parts so that a crash between them leaves a state the domain recovers
+   * from (the reservation first: a hold without its turn expires and is released).
+   */
+  async appendMulti(parts: readonly StreamAppend[]): Promise<AppendResult[]> {
+    if (parts.length === 0) throw new ValidationError('A multi-stream append needs at least one stream')
+    if (new Set(parts.map((p) => p.streamId)).size !== parts.length) throw new ValidationError('A multi-stream append names each stream once')
+    const out: AppendResult[] = []
+    for (const p of parts) out.push(await this.append(p.streamId, p.events, p.expectedRevision === undefined ? {} : { expectedRevision: p.expectedRevision }))
+    return out
   }
 
   async readStream(streamId: string, options: ReadStreamOptions = {}): Promise<RecordedEvent[]> {

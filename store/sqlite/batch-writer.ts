@@ -59,8 +59,15 @@ export interface WireEvent {
   metadataBytes: Uint8Array | null
 }
 
+/** One stream's part of an append op (a plain append has one part). */
+export interface WirePart {
+  streamId: string
+  events: WireEvent[]
+  expected: ExpectedRevision
+}
+
 export type WireOp =
-  | { opId: number; kind: 'append'; streamId: string; events: WireEvent[]; expected: ExpectedRevision }
+  | { opId: number; kind: 'append'; parts: WirePart[] }
   | { opId: number; kind: 'snapshot'; streamId: string; version: number; revision: bigint; dataBytes: Uint8Array }
 
 export type WireError =
@@ -68,8 +75,18 @@ export type WireError =
   | { kind: 'duplicate_id'; streamId: string }
   | { kind: 'unavailable'; message: string }
 
+/** What one part stored: enough for the caller to rebuild every RecordedEvent without a read. */
+export interface WrittenPart {
+  /** Revision of the part's first event. */
+  firstRevision: bigint
+  /** Hash of the event before the first (its prevHash). */
+  prevHash: string
+  positions: bigint[]
+  hashes: string[]
+}
+
 export type Outcome =
-  | { opId: number; ok: true; nextExpectedRevision: bigint; position: bigint }
+  | { opId: number; ok: true; recordedAt: string; parts: WrittenPart[] }
   | { opId: number; ok: false; error: WireError }
 
 export interface WriterStats {
@@ -157,12 +174,28 @@ export class BatchWriter {
     })
   }
 
+  /** The stream's head as this transaction has left it (earlier appends of the batch count). */
+  #head(streamId: string, heads: Heads): { revision: bigint; hash: string } | undefined {
+    if (heads.has(streamId)) return heads.get(streamId)
+    const head = this.#stmt.head.get(streamId)
+    heads.set(streamId, head)
+    return head
+  }
+
+  #firstConflict(parts: readonly WirePart[], heads: Heads): WireError | undefined {
+    for (const part of parts) {
+      const actual = this.#head(part.streamId, heads)?.revision
+      if (!revisionMatches(part.expected, actual)) return { kind: 'conflict', streamId: part.streamId, expected: part.expected, actual: actual ?? 'no_stream' }
+    }
+    return undefined
+  }
+
   #flush(): void {
     if (this.#queue.length === 0) return
     let count = 0
     let size = 0
     for (const op of this.#queue) {
-      const n = op.kind === 'append' ? op.events.length : 1
+      const n = op.kind === 'append' ? op.parts.reduce((sum, part) => sum + part.events.length, 0) : 1
       if (count > 0 && size + n > this.#options.maxBatchEvents) break
       size += n
       count++
@@ -174,60 +207,66 @@ export class BatchWriter {
       this.#stmt.begin.run()
       const recordedAt = new Date().toISOString()
       // Stream heads as this transaction has left them (earlier appends of the batch count).
-      const heads = new Map<string, { revision: bigint; hash: string } | undefined>()
+      const heads: Heads = new Map()
       for (const op of batch) {
         if (op.kind === 'snapshot') {
           this.#stmt.snapshotSave.run(op.streamId, op.version, op.revision, asBuffer(op.dataBytes))
-          outcomes.push({ opId: op.opId, ok: true, nextExpectedRevision: op.revision, position: 0n })
+          outcomes.push({ opId: op.opId, ok: true, recordedAt: '', parts: [] })
           continue
         }
-        const head = heads.has(op.streamId) ? heads.get(op.streamId) : this.#stmt.head.get(op.streamId)
-        const actual = head?.revision
-        if (!revisionMatches(op.expected, actual)) {
+        const conflict = this.#firstConflict(op.parts, heads)
+        if (conflict !== undefined) {
           delta.conflicts++
-          outcomes.push({
-            opId: op.opId,
-            ok: false,
-            error: { kind: 'conflict', streamId: op.streamId, expected: op.expected, actual: actual ?? 'no_stream' },
-          })
+          outcomes.push({ opId: op.opId, ok: false, error: conflict })
           continue
         }
+        // One savepoint for every part: a multi-stream append is written whole or not at all.
         this.#stmt.savepoint.run()
+        let failedStream = ''
         try {
-          let revision = actual ?? -1n
-          let prevHash = head?.hash ?? ''
-          let position = 0n
-          for (const e of op.events) {
-            revision += 1n
-            const data = asBuffer(e.dataBytes)
-            // Hash what reads will return (the decoded bytes), so verifyChain holds on read.
-            const hash = hashEvent({ streamId: op.streamId, revision, type: e.type, data: decode(data), recordedAt, prevHash })
-            const info = this.#stmt.insert.run(
-              e.id,
-              op.streamId,
-              revision,
-              e.type,
-              data,
-              e.metadataBytes === null ? null : asBuffer(e.metadataBytes),
-              recordedAt,
-              prevHash,
-              hash,
-            )
-            position = BigInt(info.lastInsertRowid)
-            prevHash = hash
+          const written: WrittenPart[] = []
+          const newHeads: [string, { revision: bigint; hash: string }][] = []
+          for (const part of op.parts) {
+            failedStream = part.streamId
+            const head = this.#head(part.streamId, heads)
+            let revision = head?.revision ?? -1n
+            let prevHash = head?.hash ?? ''
+            const w: WrittenPart = { firstRevision: revision + 1n, prevHash, positions: [], hashes: [] }
+            for (const e of part.events) {
+              revision += 1n
+              const data = asBuffer(e.dataBytes)
+              // Hash what reads will return (the decoded bytes), so verifyChain holds on read.
+              const hash = hashEvent({ streamId: part.streamId, revision, type: e.type, data: decode(data), recordedAt, prevHash })
+              const info = this.#stmt.insert.run(
+                e.id,
+                part.streamId,
+                revision,
+                e.type,
+                data,
+                e.metadataBytes === null ? null : asBuffer(e.metadataBytes),
+                recordedAt,
+                prevHash,
+                hash,
+              )
+              w.positions.push(BigInt(info.lastInsertRowid))
+              w.hashes.push(hash)
+              prevHash = hash
+            }
+            written.push(w)
+            newHeads.push([part.streamId, { revision, hash: prevHash }])
           }
           this.#stmt.release.run()
-          heads.set(op.streamId, { revision, hash: prevHash })
-          delta.appends++
-          delta.events += op.events.length
-          outcomes.push({ opId: op.opId, ok: true, nextExpectedRevision: revision, position })
+          for (const [streamId, head] of newHeads) heads.set(streamId, head)
+          delta.appends += op.parts.length
+          for (const part of op.parts) delta.events += part.events.length
+          outcomes.push({ opId: op.opId, ok: true, recordedAt, parts: written })
         } catch (error) {
           this.#stmt.rollbackTo.run()
           this.#stmt.release.run()
           // A constraint (duplicate event id) is this append's fault alone; anything else
           // (I/O, disk full) fails the whole transaction below.
           if (!isConstraintError(error)) throw error
-          outcomes.push({ opId: op.opId, ok: false, error: { kind: 'duplicate_id', streamId: op.streamId } })
+          outcomes.push({ opId: op.opId, ok: false, error: { kind: 'duplicate_id', streamId: failedStream } })
         }
       }
       this.#stmt.commit.run()
@@ -248,6 +287,8 @@ export class BatchWriter {
     this.#options.onDone(outcomes, delta)
   }
 }
+
+type Heads = Map<string, { revision: bigint; hash: string } | undefined>
 
 function revisionMatches(expected: ExpectedRevision, actual: StreamRevision | undefined): boolean {
   if (expected === 'any') return true

@@ -128,6 +128,69 @@ describe.each(['worker', 'inline'] as const)('SqliteEventStore (SQLite specifics
     expect(got.slice(1).map((e) => (e.data as { i: number }).i)).toEqual(Array.from({ length: 20 }, (_, i) => i))
   })
 
+  it('local commits reach every live subscriber from the writer result, with no read of the file', async () => {
+    const store = open(temp())
+    await store.append('warm', [{ type: 'Warm', data: {} }])
+    const subs = [store.subscribeAll(), store.subscribeAll(), store.subscribeAll({ streamPrefixes: ['fan-'] })]
+    const got: string[][] = subs.map(() => [])
+    const loops = subs.map(async (sub, i) => {
+      for await (const e of sub) got[i]!.push(`${e.streamId}@${e.position}`)
+    })
+    await new Promise((r) => setTimeout(r, 50))
+    let pages = 0
+    const pageAfter = store.pageAfter.bind(store)
+    store.pageAfter = (position) => {
+      pages++
+      return pageAfter(position)
+    }
+    const [r1, r2] = await store.appendMulti([
+      { streamId: 'fan-a', events: [{ type: 'A', data: {} }] },
+      { streamId: 'fan-b', events: [{ type: 'B', data: {} }] },
+    ])
+    // Handed over with the writer's answer: one turn later every subscriber has it.
+    await new Promise((r) => setImmediate(r))
+    const expected = [`fan-a@${r1!.position}`, `fan-b@${r2!.position}`]
+    expect(got[0]).toEqual(['warm@1', ...expected])
+    expect(got[1]).toEqual(['warm@1', ...expected])
+    expect(got[2]).toEqual(expected)
+    expect(r1!.recorded?.[0]).toEqual((await store.readStream('fan-a'))[0])
+    // The worker's commit moves data_version; at most the one shared poll looks (and finds nothing new).
+    await new Promise((r) => setTimeout(r, 80))
+    expect(pages).toBeLessThanOrEqual(writer === 'worker' ? 1 : 0)
+    for (const sub of subs) await sub.close()
+    await Promise.all(loops)
+  })
+
+  it('two instances: a local commit after another process\'s is delivered after it, in position order, with no gap', async () => {
+    const file = temp()
+    const a = open(file, { pollIntervalMs: 60_000 }) // no poll: only the local commit can reveal b's event
+    const b = open(file)
+    await a.append('x', [{ type: 'Pre', data: {} }])
+    const sub = a.subscribeAll()
+    const received = collect(sub, 4)
+    await new Promise((r) => setTimeout(r, 50))
+    await b.append('y', [{ type: 'FromB', data: {} }])
+    await b.append('y', [{ type: 'FromB2', data: {} }])
+    await a.append('x', [{ type: 'FromA', data: {} }])
+    const got = await received
+    expect(got.map((e) => e.type)).toEqual(['Pre', 'FromB', 'FromB2', 'FromA'])
+    expect(got.map((e) => e.position)).toEqual([1n, 2n, 3n, 4n])
+  })
+
+  it('a consumer that falls far behind the live feed reads the rest from the file, missing nothing', async () => {
+    const store = open(temp())
+    await store.append('warm', [{ type: 'Warm', data: {} }])
+    const sub = store.subscribeAll()
+    const it = sub[Symbol.asyncIterator]()
+    expect((await it.next()).value?.type).toBe('Warm')
+    // 12,000 events committed while the consumer does not pull (more than it may queue).
+    for (let i = 0; i < 12; i++) await store.append(`many-${i}`, Array.from({ length: 1000 }, (_, j) => ({ type: 'Many', data: { n: i * 1000 + j } })))
+    const seen: number[] = []
+    for (let k = 0; k < 12_000; k++) seen.push(((await it.next()).value!.data as { n: number }).n)
+    expect(seen).toEqual(Array.from({ length: 12_000 }, (_, n) => n))
+    await sub.close()
+  })
+
   it('two instances on one file: optimistic concurrency holds across them', async () => {
     const file = temp()
     const a = open(file)

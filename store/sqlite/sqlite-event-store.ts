@@ -10,6 +10,7 @@ import { ConcurrencyError, StoreUnavailableError } from '../errors.js'
 import type {
   AppendOptions,
   AppendResult,
+  StreamAppend,
   EventMetadata,
   EventStore,
   NewEvent,
@@ -22,7 +23,7 @@ import type {
   SubscribeAllOptions,
   Subscription,
 } from '../types.js'
-import { BatchWriter, openDatabase, type Outcome, type WireError, type WireEvent, type WireOp, type WriterStats } from './batch-writer.js'
+import { BatchWriter, openDatabase, type Outcome, type WireError, type WireEvent, type WireOp, type WirePart, type WriterStats, type WrittenPart } from './batch-writer.js'
 import type { ToWorker, WriterWorkerData } from './writer-worker.js'
 
 export interface SqliteEventStoreOptions {
@@ -88,14 +89,17 @@ export class SqliteEventStore implements EventStore {
   readonly #pollIntervalMs: number
   readonly #writer: Writer
   readonly #stats: SqliteStoreStats = { transactions: 0, appends: 0, events: 0, conflicts: 0 }
-  readonly #pending = new Map<number, { resolve: (o: Outcome & { ok: true }) => void; reject: (e: unknown) => void }>()
+  readonly #pending = new Map<number, PendingOp>()
   #nextOpId = 1
   #closed = false
   #closing: Promise<void> | undefined
 
-  /** Wake-ups of live subscriptions waiting for new events. */
-  readonly #waiters = new Set<() => void>()
   readonly #subscriptions = new Set<SqliteSubscription>()
+  /**
+   * Every event up to here was handed to the live subscriptions, with no gap. Local commits
+   * move it straight from the writer's result; the one poller moves it for other processes'.
+   */
+  #dispatched: Position
   #poller: NodeJS.Timeout | undefined
   #dataVersion: unknown
 
@@ -139,6 +143,7 @@ export class SqliteEventStore implements EventStore {
         ? inlineWriter(new BatchWriter(db, { maxBatchEvents, onDone }))
         : workerWriter({ file: options.file, busyTimeoutMs, maxBatchEvents }, onDone, (error) => this.#writerFailed(error), () => this.#pending.size)
     this.snapshots = new SqliteSnapshotStore(this)
+    this.#dispatched = this.#stmt.headPosition.get()?.p ?? 0n
   }
 
   /** Opens (creating when missing) the store at `options.file`. */
@@ -151,21 +156,30 @@ export class SqliteEventStore implements EventStore {
     return { ...this.#stats }
   }
 
+  readonly atomicMulti = true
+
   append(streamId: string, events: readonly NewEvent[], options: AppendOptions = {}): Promise<AppendResult> {
+    return this.appendMulti([{ streamId, events, ...(options.expectedRevision === undefined ? {} : { expectedRevision: options.expectedRevision }) }]).then((r) => r[0]!)
+  }
+
+  /** Every part in one savepoint of one group-commit transaction: all are written or none. */
+  appendMulti(appends: readonly StreamAppend[]): Promise<AppendResult[]> {
     if (this.#closed) return Promise.reject(new StoreUnavailableError('The event store is closed'))
-    let prepared: WireEvent[]
+    let parts: WirePart[]
     try {
-      if (typeof streamId !== 'string' || streamId.length === 0) throw new ValidationError('Stream id must be a non-empty string')
-      if (events.length === 0) throw new ValidationError('An append needs at least one event')
-      prepared = events.map((e) => prepareEvent(e))
+      if (appends.length === 0) throw new ValidationError('A multi-stream append needs at least one stream')
+      const seen = new Set<string>()
+      parts = appends.map((a) => {
+        if (typeof a.streamId !== 'string' || a.streamId.length === 0) throw new ValidationError('Stream id must be a non-empty string')
+        if (a.events.length === 0) throw new ValidationError('An append needs at least one event')
+        if (seen.has(a.streamId)) throw new ValidationError('A multi-stream append names each stream once', { streamId: a.streamId })
+        seen.add(a.streamId)
+        return { streamId: a.streamId, events: a.events.map((e) => prepareEvent(e)), expected: a.expectedRevision ?? 'any' }
+      })
     } catch (error) {
       return Promise.reject(error)
     }
-    const expected = options.expectedRevision ?? 'any'
-    return this.#submit({ opId: 0, kind: 'append', streamId, events: prepared, expected }).then((o) => ({
-      nextExpectedRevision: o.nextExpectedRevision,
-      position: o.position,
-    }))
+    return this.#submit({ opId: 0, kind: 'append', parts }, { appends, parts })
   }
 
   async readStream(streamId: string, options: ReadStreamOptions = {}): Promise<RecordedEvent[]> {
@@ -194,6 +208,11 @@ export class SqliteEventStore implements EventStore {
   }
 
   async headPosition(): Promise<Position> {
+    return this.localHead()
+  }
+
+  /** max(position) through this connection: sees every committed write, this process's or another's. */
+  localHead(): Position {
     this.#assertOpen()
     return this.#stmt.headPosition.get()?.p ?? 0n
   }
@@ -218,21 +237,15 @@ export class SqliteEventStore implements EventStore {
     return this.#stmt.all.all(position, PAGE_SIZE)
   }
 
-  /** @internal Resolves on the next local commit or a commit seen from another connection. */
-  waitForChange(): { promise: Promise<void>; cancel: () => void } {
-    let wake!: () => void
-    const promise = new Promise<void>((resolve) => {
-      wake = resolve
-    })
-    const waiter = (): void => {
-      this.#waiters.delete(waiter)
-      wake()
-    }
-    this.#waiters.add(waiter)
-    this.#startPoller()
-    return { promise, cancel: waiter }
+  /** @internal Every event up to this position has been handed to live subscriptions. */
+  get dispatched(): Position {
+    return this.#dispatched
   }
 
+  /** @internal A subscription is waiting for live events: other processes' commits must be polled. */
+  wantLive(): void {
+    this.#startPoller()
+  }
   /** @internal */
   forget(subscription: SqliteSubscription): void {
     this.#subscriptions.delete(subscription)
@@ -263,10 +276,10 @@ export class SqliteEventStore implements EventStore {
     if (!this.#db.open) throw new StoreUnavailableError('The event store is closed')
   }
 
-  #submit(op: WireOp): Promise<Outcome & { ok: true }> {
+  #submit(op: WireOp, request?: PendingOp['request']): Promise<AppendResult[]> {
     const opId = this.#nextOpId++
     return new Promise((resolve, reject) => {
-      this.#pending.set(opId, { resolve, reject })
+      this.#pending.set(opId, { resolve, reject, request })
       this.#writer.submit([{ ...op, opId }])
     })
   }
@@ -276,14 +289,61 @@ export class SqliteEventStore implements EventStore {
     this.#stats.appends += delta.appends
     this.#stats.events += delta.events
     this.#stats.conflicts += delta.conflicts
+    const committed: RecordedEvent[] = []
+    const results: [PendingOp, AppendResult[]][] = []
     for (const o of outcomes) {
       const p = this.#pending.get(o.opId)
       if (p === undefined) continue
       this.#pending.delete(o.opId)
-      if (o.ok) p.resolve(o)
-      else p.reject(toError(o.error))
+      if (!o.ok) {
+        p.reject(toError(o.error))
+        continue
+      }
+      const request = p.request
+      if (request === undefined) {
+        results.push([p, []])
+        continue
+      }
+      const perPart = o.parts.map((w, i) => {
+        const recorded = recordedFrom(request.appends[i]!, request.parts[i]!, w, o.recordedAt)
+        for (const e of recorded) committed.push(e)
+        const last = recorded[recorded.length - 1]!
+        return { nextExpectedRevision: last.revision, position: last.position, recorded }
+      })
+      results.push([p, perPart])
     }
-    if (delta.appends > 0) this.#notify()
+    // Subscribers first: whoever awaits an append may then rely on the live feed having it.
+    if (committed.length > 0) this.#dispatchLocal(committed)
+    for (const [p, r] of results) p.resolve(r)
+  }
+
+  /**
+   * Hands this process's freshly committed events to every live subscription, from the
+   * writer's result (no read). Positions are dense (AUTOINCREMENT, rolled-back savepoints
+   * give theirs back), so a batch that does not start right after what was dispatched means
+   * another process committed in between: then read the gap from the file, in order.
+   */
+  #dispatchLocal(events: RecordedEvent[]): void {
+    if (events.length > 1) events.sort((a, b) => (a.position < b.position ? -1 : a.position > b.position ? 1 : 0))
+    const fresh = events[0]!.position <= this.#dispatched ? events.filter((e) => e.position > this.#dispatched) : events
+    if (fresh.length === 0) return
+    if (fresh[0]!.position === this.#dispatched + 1n) this.#dispatch(fresh)
+    else this.#catchUpFromFile(fresh[fresh.length - 1]!.position)
+  }
+
+  /** Reads what was committed after the dispatched position (other connections' commits) and dispatches it. */
+  #catchUpFromFile(until?: Position): void {
+    for (;;) {
+      const rows = this.pageAfter(this.#dispatched)
+      if (rows === undefined || rows.length === 0) return
+      this.#dispatch(rows.map(toRecorded))
+      if (rows.length < PAGE_SIZE || (until !== undefined && this.#dispatched >= until)) return
+    }
+  }
+
+  #dispatch(events: RecordedEvent[]): void {
+    this.#dispatched = events[events.length - 1]!.position
+    for (const s of this.#subscriptions) s.push(events)
   }
 
   /** The worker died: nothing it had not acknowledged can be assumed written. */
@@ -294,24 +354,21 @@ export class SqliteEventStore implements EventStore {
     this.#pending.clear()
   }
 
-  #notify(): void {
-    for (const waiter of [...this.#waiters]) waiter()
-  }
-
+  /** One poll for every subscription: data_version moves when another connection commits. */
   #startPoller(): void {
     if (this.#poller !== undefined || !this.#db.open) return
     this.#dataVersion = this.#readDataVersion()
     this.#poller = setInterval(() => {
-      if (this.#waiters.size === 0 || !this.#db.open) {
+      if (this.#subscriptions.size === 0 || !this.#db.open) {
         this.#stopPoller()
         return
       }
       // data_version changes when another connection (the writer thread, another
-      // process) commits.
+      // process) commits; the writer thread's commits are usually dispatched already.
       const version = this.#readDataVersion()
       if (version !== this.#dataVersion) {
         this.#dataVersion = version
-        this.#notify()
+        this.#catchUpFromFile()
       }
     }, this.#pollIntervalMs)
     this.#poller.unref()
@@ -329,6 +386,29 @@ export class SqliteEventStore implements EventStore {
       return undefined
     }
   }
+}
+
+interface PendingOp {
+  resolve: (results: AppendResult[]) => void
+  reject: (e: unknown) => void
+  /** What was asked (undefined for snapshot saves): the recorded events are rebuilt from it. */
+  request: { appends: readonly StreamAppend[]; parts: readonly WirePart[] } | undefined
+}
+
+/** The RecordedEvents of one written part, from the request and the writer's positions and hashes. */
+function recordedFrom(part: StreamAppend, wire: WirePart, written: WrittenPart, recordedAt: string): RecordedEvent[] {
+  return part.events.map((e, i) => ({
+    id: wire.events[i]!.id,
+    streamId: part.streamId,
+    revision: written.firstRevision + BigInt(i),
+    position: written.positions[i]!,
+    type: e.type,
+    data: e.data,
+    metadata: cleanMetadata(e.metadata) ?? {},
+    recordedAt,
+    prevHash: i === 0 ? written.prevHash : written.hashes[i - 1]!,
+    hash: written.hashes[i]!,
+  }))
 }
 
 function inlineWriter(batch: BatchWriter): Writer {
@@ -454,16 +534,24 @@ export class SqliteSnapshotStore implements SnapshotStore {
   }
 }
 
+/** More live events than this queued for one slow subscription: it drops them and reads the file instead. */
+const MAX_QUEUED = 10_000
+
 /**
- * Catch-up then live: always reads "position > last delivered", so the switch from
- * catch-up to live has neither a gap nor a duplicate. Reads only when the consumer pulls.
+ * Catch-up then live. Catch-up reads "position > last delivered" from the file; once it
+ * reaches what the store has dispatched, the subscription lives on the store's fan-out
+ * (events pushed from the writer's results and the shared poll), skipping anything at or
+ * below its checkpoint, so the switch has neither a gap nor a duplicate. A consumer that
+ * falls more than MAX_QUEUED events behind goes back to reading the file.
  */
 class SqliteSubscription implements Subscription {
   readonly #store: SqliteEventStore
   readonly #prefixes: readonly string[] | undefined
   #checkpoint: Position
   #closed = false
-  #cancelWait: (() => void) | undefined
+  #queue: RecordedEvent[] = []
+  #live = false
+  #wake: (() => void) | undefined
 
   constructor(store: SqliteEventStore, from: Position, prefixes: readonly string[] | undefined) {
     this.#store = store
@@ -471,37 +559,73 @@ class SqliteSubscription implements Subscription {
     this.#prefixes = prefixes === undefined || prefixes.length === 0 ? undefined : prefixes
   }
 
+  /** @internal Called by the store with every dispatched batch, in position order. */
+  push(events: readonly RecordedEvent[]): void {
+    if (this.#closed) return
+    if (this.#queue.length + events.length > MAX_QUEUED) {
+      this.#queue = []
+      this.#live = false
+    } else {
+      for (const e of events) this.#queue.push(e)
+    }
+    this.#signal()
+  }
+
   async *[Symbol.asyncIterator](): AsyncGenerator<RecordedEvent, void, undefined> {
     try {
       while (!this.#closed) {
-        const rows = this.#store.pageAfter(this.#checkpoint)
-        if (rows === undefined) return
-        if (rows.length === 0) {
-          // Registered synchronously after the read: no commit can slip in between.
-          const { promise, cancel } = this.#store.waitForChange()
-          this.#cancelWait = cancel
-          await promise
-          this.#cancelWait = undefined
+        if (!this.#live) {
+          const rows = this.#store.pageAfter(this.#checkpoint)
+          if (rows === undefined) return
+          for (const row of rows) {
+            if (this.#closed) return
+            this.#checkpoint = row.position
+            if (this.#keeps(row.stream_id)) yield toRecorded(row)
+          }
+          // Synchronous from here to the switch: nothing can be dispatched in between.
+          if (rows.length < PAGE_SIZE && this.#checkpoint >= this.#store.dispatched) {
+            this.#live = true
+            this.#store.wantLive()
+          }
           continue
         }
-        for (const row of rows) {
+        if (this.#queue.length === 0) {
+          await new Promise<void>((resolve) => (this.#wake = resolve))
+          continue
+        }
+        const batch = this.#queue
+        this.#queue = []
+        for (const e of batch) {
           if (this.#closed) return
-          this.#checkpoint = row.position
-          const prefixes = this.#prefixes
-          if (prefixes !== undefined && !prefixes.some((p) => row.stream_id.startsWith(p))) continue
-          yield toRecorded(row)
+          if (e.position <= this.#checkpoint) continue
+          this.#checkpoint = e.position
+          if (this.#keeps(e.streamId)) yield e
+          // Fell behind while the consumer was busy: the rest is read from the file.
+          if (!this.#live) break
         }
       }
     } finally {
       this.#closed = true
+      this.#signal()
       this.#store.forget(this)
     }
   }
 
   async close(): Promise<void> {
     this.#closed = true
-    this.#cancelWait?.()
+    this.#signal()
     this.#store.forget(this)
+  }
+
+  #keeps(streamId: string): boolean {
+    const prefixes = this.#prefixes
+    return prefixes === undefined || prefixes.some((p) => streamId.startsWith(p))
+  }
+
+  #signal(): void {
+    const wake = this.#wake
+    this.#wake = undefined
+    wake?.()
   }
 }
 

@@ -6,7 +6,6 @@ import { saveWorkflow } from '../../actors/canvas/workflows.js'
 import type { CanvasWorkflowRow } from '../../projections/canvas.js'
 import { NotFoundError, ValidationError } from '../../shared/errors.js'
 import type { EventStore, Position } from '../../store/types.js'
-import { registerErrorStatus } from '../http-errors.js'
 import type { LiveFeed } from '../live.js'
 import { json, type AuthContext, type Route } from '../route.js'
 import { sse, type SseChannel } from '../sse.js'
@@ -82,14 +81,6 @@ function auth(ctx: { auth: AuthContext | undefined }): AuthContext {
   if (ctx.auth === undefined) throw new ValidationError('Sign in first')
   return ctx.auth
 }
-
-export const CANVAS_ERROR_STATUS: readonly (readonly [string, number])[] = [
-  ['invalid_workflow', 400],
-  ['run_not_found', 404],
-  ['approval_not_found', 404],
-  ['artifact_not_found', 404],
-  ['approval_already_resolved', 409],
-]
 
 /**
  * Streams a run's §9 events: stored events from after `after` (id: = store position),
@@ -170,7 +161,6 @@ export async function pumpRun(deps: Pick<CanvasRoutesDeps, 'canvas' | 'store' | 
 
 /** §9 canvas routes: execute (SSE), runs, approvals, resumable events, artifacts, saved workflows. */
 export function canvasRoutes(deps: CanvasRoutesDeps): Route[] {
-  for (const [code, status] of CANVAS_ERROR_STATUS) registerErrorStatus(code, status)
   const { canvas } = deps
   const pingMs = deps.pingMs ?? 15_000
   return [

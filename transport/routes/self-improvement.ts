@@ -1,6 +1,5 @@
 import { z } from 'zod'
 import type { ReflectService } from '../../actors/reflect/service.js'
-import { registerErrorStatus } from '../http-errors.js'
 import { json, type Route } from '../route.js'
 
 export interface SelfImprovementRoutesDeps {
@@ -14,7 +13,6 @@ const triggerSchema = z.object({
 
 /** API.md §8: GET status, POST trigger, GET history. */
 export function selfImprovementRoutes(deps: SelfImprovementRoutesDeps): Route[] {
-  registerErrorStatus('run_in_progress', 409)
   return [
     {
       method: 'GET',

@@ -3,13 +3,12 @@ import type { AgentRegistry } from '../../agents/load-agents.js'
 import { resolveModel } from '../../agents/models.js'
 import type { SessionSnapshot } from '../../actors/session/decide.js'
 import type { SessionService } from '../../actors/session/service.js'
-import { parseEventId, projectSessionEvent, SessionWireMerger, type WireEvent } from '../../actors/session/wire.js'
+import { parseEventId, projectSessionEvent, SessionWireMerger, type WireEvent } from '../session-wire.js'
 import { NotFoundError, ValidationError } from '../../shared/errors.js'
 import type { EventStore, RecordedEvent } from '../../store/types.js'
-import { registerErrorStatus } from '../http-errors.js'
 import { json, type AuthContext, type Route } from '../route.js'
 import { sse, type SseChannel } from '../sse.js'
-import type { TopicSpec } from '../topics.js'
+import { replayThenLive, type TopicSpec } from '../topics.js'
 
 export interface SessionRoutesDeps {
   sessions: SessionService
@@ -66,13 +65,13 @@ function summary(id: string, s: SessionSnapshot) {
 
 /**
  * Streams a session's wire events: replay from the store, then live events and text
- * deltas, merged in order (actors/session/wire.ts). With `turnId`, only that turn, ending
+ * deltas, merged in order (transport/session-wire.ts). With `turnId`, only that turn, ending
  * after its done/error; otherwise everything until the client leaves.
  */
 export async function pumpSession(
   deps: Pick<SessionRoutesDeps, 'sessions' | 'store' | 'live'>,
   channel: SseChannel,
-  opts: { sessionId: string; turnId?: string; after?: { position: bigint; chars: number } },
+  opts: { sessionId: string; turnId?: string; after?: { position: bigint; chars: number }; fromRevision?: bigint },
 ): Promise<void> {
   const queue: { event: WireEvent; id: string }[] = []
   let wake: (() => void) | undefined
@@ -86,26 +85,32 @@ export async function pumpSession(
       queue.push({ event, id })
       notify()
     },
-    { ...(opts.turnId === undefined ? {} : { turnId: opts.turnId }), ...(opts.after === undefined ? {} : { after: opts.after }) },
+    {
+      ...(opts.turnId === undefined ? {} : { turnId: opts.turnId }),
+      ...(opts.after === undefined ? {} : { after: opts.after }),
+      ...(opts.fromRevision === undefined ? {} : { fromRevision: opts.fromRevision }),
+    },
   )
   const streamId = deps.sessions.streamId(opts.sessionId)
-  let buffered: RecordedEvent[] | undefined = []
-  const offLive = deps.live.onStream(streamId, (e) => {
-    if (buffered !== undefined) buffered.push(e)
-    else merger.stored(e)
-  })
-  const offLocal = deps.sessions.onCommitted(opts.sessionId, (e) => {
-    if (buffered !== undefined) buffered.push(e)
-    else merger.stored(e)
-  })
   const offDeltas = deps.sessions.deltas.on(opts.sessionId, (d) => merger.delta(d))
   const onAbort = (): void => notify()
   channel.signal.addEventListener('abort', onAbort, { once: true })
+  let stopStored: (() => void) | undefined
   try {
-    for (const e of await deps.store.readStream(streamId)) merger.stored(e)
-    const pending = buffered
-    buffered = undefined
-    for (const e of pending) merger.stored(e)
+    // The merger takes each revision once, whichever source (live feed, local commits, replay) brings it first.
+    stopStored = await replayThenLive({
+      listen: (onEvent) => {
+        const offLive = deps.live.onStream(streamId, onEvent)
+        const offLocal = deps.sessions.onCommitted(opts.sessionId, onEvent)
+        return () => {
+          offLive()
+          offLocal()
+        }
+      },
+      // From the turn's first event when known: a turn's cost must not grow with the session's history.
+      replay: () => deps.store.readStream(streamId, opts.fromRevision === undefined ? {} : { fromRevision: opts.fromRevision }),
+      deliver: (e) => merger.stored(e),
+    })
     // Events committed between our read and the live feed's delivery arrive through it.
     for (;;) {
       while (queue.length > 0) {
@@ -122,8 +127,7 @@ export async function pumpSession(
       await new Promise<void>((r) => (wake = r))
     }
   } finally {
-    offLive()
-    offLocal()
+    stopStored?.()
     offDeltas()
     channel.signal.removeEventListener('abort', onAbort)
   }
@@ -142,53 +146,18 @@ export interface BeginChatParameters {
 
 /**
  * Everything a chat does before its stream starts (shared by POST …/chat and the
- * WebSocket `chat` frame): the session (re-created for its owner when a cached id is
- * unknown, §11.4), the model, the provider key (400 missing/locked_secrets), and the
- * turn with its first reservation (402) — or the running/recent turn a resend attaches to.
+ * WebSocket `chat` frame): the session service's `begin` (actors/session/service.ts).
  */
-export async function beginChat(deps: Pick<SessionRoutesDeps, 'sessions' | 'agents' | 'getProviderKey'>, p: BeginChatParameters): Promise<{ sessionId: string; turnId: string }> {
-  const { sessions } = deps
-  const agent = agentOr404(deps.agents, p.agentId)
-  const sid = p.sessionId
-  if ((await sessions.get(sid)) === undefined) {
-    const raw = (await sessions.host.read(sid)).snapshot
-    if (raw.value !== 'new' || !/^[A-Za-z0-9_-]{8,128}$/.test(sid)) throw new NotFoundError('No such session', 'session_not_found')
-    await sessions.create({ sessionId: sid, agentId: agent.id, wallet: p.auth.address, model: p.model ?? 'haiku' })
-  }
-  const session = await sessions.owned(sid, p.auth.address, agent.id)
-  const model = resolveModel(p.model ?? session.context.model ?? undefined, agent)
-  await deps.getProviderKey(p.auth.address, 'anthropic') // 400 missing_secrets / locked_secrets before anything is reserved
-  const { turnId } = await sessions.startTurn({
-    sessionId: sid,
-    wallet: p.auth.address,
-    text: p.message,
-    model,
-    ...(p.images === undefined ? {} : { images: p.images }),
-    ...(p.idempotencyKey === undefined ? {} : { idempotencyKey: p.idempotencyKey }),
-  })
-  return { sessionId: sid, turnId }
+export async function beginChat(
+  deps: Pick<SessionRoutesDeps, 'sessions'>,
+  p: BeginChatParameters,
+): Promise<{ sessionId: string; turnId: string; fromRevision?: bigint }> {
+  const { auth: a, ...rest } = p
+  return deps.sessions.begin({ ...rest, wallet: a.address })
 }
-
-/** Statuses of the chat feature's error codes (most reach clients as SSE `error` events instead). */
-export const CHAT_ERROR_STATUS: readonly (readonly [string, number])[] = [
-  ['approval_not_found', 404],
-  ['model_not_supported', 400],
-  ['turn_in_progress', 409],
-  ['turn_not_running', 409],
-  ['provider_auth_failed', 400],
-  ['provider_error', 502],
-  ['provider_overloaded', 503],
-  ['provider_unavailable', 503],
-  ['model_call_failed', 502],
-  ['mcp_auth_failed', 502],
-  ['mcp_unavailable', 503],
-  ['x402_unsupported', 400],
-  ['client_gone', 400],
-]
 
 /** §5 sessions and §6 chat routes (SSE), approvals, and the resumable events stream. */
 export function sessionRoutes(deps: SessionRoutesDeps): Route[] {
-  for (const [code, status] of CHAT_ERROR_STATUS) registerErrorStatus(code, status)
   const { sessions, agents } = deps
   const pingMs = deps.pingMs ?? 15_000
   return [
@@ -254,7 +223,7 @@ export function sessionRoutes(deps: SessionRoutesDeps): Route[] {
       handler: async (ctx) => {
         const a = auth(ctx)
         const idem = ctx.headers['idempotency-key']
-        const { sessionId: sid, turnId } = await beginChat(deps, {
+        const { sessionId: sid, turnId, fromRevision } = await beginChat(deps, {
           auth: a,
           agentId: ctx.params.id ?? '',
           sessionId: ctx.params.sid ?? '',
@@ -263,7 +232,10 @@ export function sessionRoutes(deps: SessionRoutesDeps): Route[] {
           ...(ctx.body.images === undefined || ctx.body.images.length === 0 ? {} : { images: ctx.body.images }),
           ...(idem === undefined ? {} : { idempotencyKey: idem }),
         })
-        return sse((channel) => pumpSession(deps, channel, { sessionId: sid, turnId }), { pingMs, headers: { 'x-turn-id': turnId } })
+        return sse((channel) => pumpSession(deps, channel, { sessionId: sid, turnId, ...(fromRevision === undefined ? {} : { fromRevision }) }), {
+          pingMs,
+          headers: { 'x-turn-id': turnId },
+        })
       },
     },
     {

@@ -3,7 +3,6 @@ import type { SkillRecord } from '../../actors/reflect/machine.js'
 import type { ReflectService } from '../../actors/reflect/service.js'
 import { MAX_NAME_CHARS, MAX_SKILL_BYTES, SKILL_NAME } from '../../actors/reflect/skill-format.js'
 import { DomainError, NotFoundError, ValidationError } from '../../shared/errors.js'
-import { registerErrorStatus } from '../http-errors.js'
 import { json, type Route } from '../route.js'
 
 export interface SkillsRoutesDeps {
@@ -37,9 +36,6 @@ function view(s: SkillRecord) {
 
 /** API.md §8 skills: list, one, PUT (validated and safety-scanned like a synthesised skill), DELETE, per agent. */
 export function skillsRoutes(deps: SkillsRoutesDeps): Route[] {
-  registerErrorStatus('skill_invalid', 422)
-  registerErrorStatus('skill_unsafe', 422)
-  registerErrorStatus('skill_not_found', 404)
   return [
     {
       method: 'GET',

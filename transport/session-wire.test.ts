@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest'
-import type { RecordedEvent } from '../../store/types.js'
-import { formatUsd, parseEventId, SessionWireMerger, type WireEvent } from './wire.js'
+import type { RecordedEvent } from '../store/types.js'
+import { formatUsd, parseEventId, SessionWireMerger, type WireEvent } from './session-wire.js'
 
 const ev = (revision: number, position: number, type: string, data: unknown): RecordedEvent => ({
   id: `e${revision}`,

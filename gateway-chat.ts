@@ -1,20 +1,20 @@
 import type { Logger } from 'pino'
-import type { Config } from '../../config.js'
+import type { Config } from './config.js'
 import { createPublicClient, http, type LocalAccount } from 'viem'
-import { DEFAULT_AGENTS_DIR, loadAgents, type AgentRegistry } from '../../agents/load-agents.js'
-import { createModelCaller } from '../../connectors/anthropic/call-model.js'
-import type { DelegationKey } from '../../connectors/mcp/delegated-token.js'
-import { createMcpExecutor, type McpExecutor } from '../../connectors/mcp/executor.js'
-import { createX402Payer } from '../../connectors/mcp/x402.js'
-import { operatorSigner } from '../../connectors/mcp/operator-fetch.js'
-import type { EventStore, RecordedEvent, SnapshotStore } from '../../store/types.js'
-import type { Route } from '../../transport/route.js'
-import { agentRoutes } from '../../transport/routes/agents.js'
-import { beginChat, sessionRoutes, sessionTopic, type BeginChatParameters } from '../../transport/routes/sessions.js'
-import type { TopicSpec } from '../../transport/topics.js'
-import { availableBalance } from '../wallet/ledger.js'
-import { walletSessionLedger, type WalletHostLike } from './ledger-port.js'
-import { SessionService, type SessionServiceParameters } from './service.js'
+import { DEFAULT_AGENTS_DIR, loadAgents, type AgentRegistry } from './agents/load-agents.js'
+import { createModelCaller } from './connectors/anthropic/call-model.js'
+import type { DelegationKey } from './connectors/mcp/delegated-token.js'
+import { createMcpExecutor, type McpExecutor } from './connectors/mcp/executor.js'
+import { createX402Payer } from './connectors/mcp/x402.js'
+import { operatorSigner } from './connectors/mcp/operator-fetch.js'
+import type { EventStore, RecordedEvent, SnapshotStore } from './store/types.js'
+import type { Route } from './transport/route.js'
+import { agentRoutes } from './transport/routes/agents.js'
+import { beginChat, sessionRoutes, sessionTopic, type BeginChatParameters } from './transport/routes/sessions.js'
+import type { TopicSpec } from './transport/topics.js'
+import { availableBalance } from './actors/wallet/ledger.js'
+import { walletSessionLedger, type WalletHostLike } from './actors/session/ledger-port.js'
+import { SessionService, type SessionServiceParameters } from './actors/session/service.js'
 
 export interface CreateChatParameters {
   config: Pick<
@@ -52,12 +52,12 @@ export interface Chat {
   topic: TopicSpec
   /** The WebSocket `chat` frame: starts (or attaches to) a turn; then subscribe `session:<id>`. Errors as for POST …/chat. */
   beginChat(p: BeginChatParameters): Promise<{ sessionId: string; turnId: string }>
-  /** Marks turns a previous process left running as interrupted (call once at start-up). */
-  recover(): Promise<number>
+  /** Marks turns a previous process left running as interrupted (call once at start-up); `open` from the open-turns projection. */
+  recover(open?: Iterable<{ sessionId: string; turnId: string }>): Promise<number>
   close(): void
 }
 
-/** Builds the chat feature (agents, sessions, model loop, MCP) from config and the shared adapters. */
+/** Part of the composition root (gateway.ts): builds the chat feature (agents, sessions, model loop, MCP) from config and the shared adapters. */
 export async function createChat(p: CreateChatParameters): Promise<Chat> {
   const agents = await loadAgents([DEFAULT_AGENTS_DIR, ...p.config.AGENTS_DIRS])
   const ledger = walletSessionLedger(p.wallets, availableBalance, p.config.RESERVATION_TTL_MS)
@@ -104,8 +104,8 @@ export async function createChat(p: CreateChatParameters): Promise<Chat> {
     mcp,
     routes,
     topic: sessionTopic(sessions),
-    beginChat: (b) => beginChat({ sessions, agents, getProviderKey }, b),
-    recover: () => sessions.recoverInterrupted(),
+    beginChat: (b) => beginChat({ sessions }, b),
+    recover: (open) => sessions.recoverInterrupted(open),
     close: () => sessions.close(),
   }
 }

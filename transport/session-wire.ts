@@ -1,6 +1,6 @@
-import type { RecordedEvent } from '../../store/types.js'
-import type { TextDelta } from './deltas.js'
-import type { SessionEvent, TurnCost } from './events.js'
+import type { RecordedEvent } from '../store/types.js'
+import type { TextDelta } from '../actors/session/deltas.js'
+import type { SessionEvent, TurnCost } from '../actors/session/events.js'
 
 export interface WireEvent {
   type: string
@@ -100,9 +100,11 @@ export class SessionWireMerger {
 
   constructor(
     private readonly emit: (event: WireEvent, id: string) => void,
-    private readonly opts: { turnId?: string; after?: { position: bigint; chars: number } } = {},
+    private readonly opts: { turnId?: string; after?: { position: bigint; chars: number }; fromRevision?: bigint } = {},
   ) {
     this.#lastPos = -1n
+    // A turn's stream is replayed from its first event, not from the session's start.
+    this.#nextRevision = opts.fromRevision ?? 0n
     this.#resumeAt = opts.after?.position ?? -1n
     if (opts.after !== undefined && opts.after.chars > 0) this.#sent.set(opts.after.position, opts.after.chars)
   }
