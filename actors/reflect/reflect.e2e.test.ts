@@ -141,8 +141,7 @@ describe('self-improvement end to end (HTTP as the rickydata SDK calls it)', () 
   })
 
   let firstRun: any
-  // FIXME(issue 12): fails since the hot-path merge (grounding drops one more learning, no skill is synthesised); open.
-  it.skip('a run grounds learnings (ungrounded ones dropped and counted), stores a clean skill from two sessions with provenance, rejects an unsafe one with its reasons', async () => {
+  it('a run grounds learnings (ungrounded ones dropped and counted), stores a clean skill from two sessions with provenance, rejects an unsafe one with its reasons', async () => {
     const status0 = await get('/wallet/self-improvement/status')
     expect(status0.status).toBe(200)
     expect(status0.body).toMatchObject({ running: false, enabled: false, lastRunAt: null, skillCount: 0 })
@@ -190,8 +189,7 @@ describe('self-improvement end to end (HTTP as the rickydata SDK calls it)', () 
     expect((await get('/wallet/self-improvement/status')).body).toMatchObject({ running: false, skillCount: 1, facetCount: 3, lastRunAt: firstRun.timestamp })
   })
 
-  // FIXME(issue 12): fails since the hot-path merge (grounding drops one more learning, no skill is synthesised); open.
-  it.skip("the run's cost is on the ledger and in history, recomputable by the BYOK formula", async () => {
+  it("the run's cost is on the ledger and in history, recomputable by the BYOK formula", async () => {
     const settled = (await gw.store.readStream(`wallet-${alice.address.toLowerCase()}`))
       .filter((e) => e.type === 'SpendSettled' && (e.data as any).breakdown.turnId === `reflect:${firstRun.runId}`)
       .map((e) => e.data as any)
@@ -216,8 +214,7 @@ describe('self-improvement end to end (HTTP as the rickydata SDK calls it)', () 
     expect(fx.requests.length).toBe(before)
   })
 
-  // FIXME(issue 12): fails since the hot-path merge (grounding drops one more learning, no skill is synthesised); open.
-  it.skip('a later session of an opted-in agent receives the skill in its system prompt', async () => {
+  it('a later session of an opted-in agent receives the skill in its system prompt', async () => {
     const opt = await send('PUT', '/wallet/settings', { agentAutoImprove: { assistant: true } })
     expect(opt.status).toBe(200)
     await newSession('echo: how do I run focused tests for the api?')

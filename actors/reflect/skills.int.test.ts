@@ -32,8 +32,7 @@ describe('skills across runs (real SQLite, real SDK)', () => {
     rmSync(dir, { recursive: true, force: true })
   })
 
-  // FIXME(issue 12): fails since the hot-path merge (grounding drops one more learning, no skill is synthesised); open.
-  it.skip('new evidence makes a new revision that replaces the skill; a lesson that lost its support is pruned', async () => {
+  it('new evidence makes a new revision that replaces the skill; a lesson that lost its support is pruned', async () => {
     const now = () => new Date('2026-12-02T09:00:00Z')
     const h = await openReflect({ file: join(dir, 'events.sqlite'), now, anthropicUrl: fx.url })
     await fundWallet(h, WALLET, 10_000_000n)

@@ -81,6 +81,7 @@ export function createModelCaller(options: ModelCallerOptions = {}): CallModel {
           messages: p.messages as Anthropic.MessageParam[],
           ...(p.system === undefined ? {} : { system: p.system }),
           ...(p.tools === undefined || p.tools.length === 0 ? {} : { tools: p.tools as Anthropic.Tool[] }),
+          ...(p.toolChoice === undefined ? {} : { tool_choice: p.toolChoice }),
         }
         const stream = client.messages.stream(body, p.signal === undefined ? {} : { signal: p.signal })
         stream.on('text', (delta) => {
