@@ -1,6 +1,6 @@
 /**
- * The ports canvas nodes call (agreed with the connectors in connectors/github and
- * connectors/browser, which implement them structurally without importing actors/).
+ * The ports canvas nodes call; connectors/github and connectors/browser implement them
+ * (connectors sit above the domains, so they import these types).
  */
 
 export interface GitHubRef {

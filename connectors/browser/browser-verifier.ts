@@ -1,39 +1,12 @@
 import { lookup as dnsLookup } from 'node:dns/promises'
 import { isIP } from 'node:net'
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core'
+import type { BrowserAssertion, BrowserPort, BrowserStep, BrowserVerifyResult } from '../../actors/canvas/ports.js'
 import { HostPolicy } from './host-policy.js'
 import { startEgressProxy, type Admit, type EgressProxy } from './egress-proxy.js'
 
-/*
- * The browser port as the canvas domain declares it (actors/canvas/ports.ts), declared here
- * again with identical shapes: connectors do not import actors.
- */
-
-export type BrowserStep =
-  | { action: 'goto'; url: string }
-  | { action: 'click'; selector: string }
-  | { action: 'fill'; selector: string; value: string }
-  | { action: 'waitFor'; selector: string; state?: 'visible' | 'hidden' | 'attached' }
-
-export type BrowserAssertion =
-  | { type: 'textVisible'; text: string }
-  | { type: 'selectorCount'; selector: string; count: number }
-  | { type: 'url'; equals?: string; contains?: string }
-  | { type: 'httpStatus'; status: number }
-
-export interface BrowserVerifyResult {
-  passed: boolean
-  assertions: { assertion: BrowserAssertion; passed: boolean; detail: string }[]
-  finalUrl: string
-  /** HTTP status of the last main-frame navigation. */
-  status: number | null
-  /** PNG bytes of the page at the end. */
-  screenshot: Uint8Array
-}
-
-export interface BrowserPort {
-  verify(p: { steps: BrowserStep[]; assertions: BrowserAssertion[]; timeoutMs: number; signal?: AbortSignal }): Promise<BrowserVerifyResult>
-}
+// The port is the canvas domain's (actors/canvas/ports.ts); this verifier implements it.
+export type { BrowserAssertion, BrowserPort, BrowserStep, BrowserVerifyResult }
 
 export type BrowserErrorCode = 'browser_host_forbidden' | 'browser_step_failed' | 'browser_timeout' | 'browser_aborted' | 'browser_unavailable'
 

@@ -1,29 +1,8 @@
 import { Octokit } from '@octokit/rest'
+import type { GitHubPort, GitHubRef } from '../../actors/canvas/ports.js'
 
-/*
- * The GitHub port as the canvas domain declares it (actors/canvas/ports.ts). Declared here
- * again with identical shapes, because connectors do not import actors: the adapter fits
- * the port structurally.
- */
-
-export interface GitHubRef {
-  token: string
-  owner: string
-  repo: string
-}
-
-export interface GitHubPort {
-  getRepo(p: GitHubRef): Promise<{ fullName: string; defaultBranch: string; headSha: string }>
-  createBranch(p: GitHubRef & { branch: string; fromBranch?: string; key: string }): Promise<{ branch: string; sha: string; created: boolean }>
-  commitFiles(
-    p: GitHubRef & { branch: string; message: string; files: { path: string; content: string }[]; key: string },
-  ): Promise<{ sha: string; created: boolean; url?: string }>
-  openDraftPr(p: GitHubRef & { head: string; base: string; title: string; body: string; key: string }): Promise<{ number: number; url: string; created: boolean }>
-  createIssue(
-    p: GitHubRef & { title: string; body: string; labels: string[]; assignees: string[]; key: string },
-  ): Promise<{ number: number; url: string; created: boolean }>
-  markPrReady(p: GitHubRef & { prNumber: number }): Promise<{ number: number; draft: boolean }>
-}
+// The port is the canvas domain's (actors/canvas/ports.ts); this adapter implements it.
+export type { GitHubPort, GitHubRef }
 
 export type GitHubErrorCode = 'github_auth_failed' | 'github_not_found' | 'github_conflict' | 'github_unavailable'
 
