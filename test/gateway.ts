@@ -110,6 +110,20 @@ export async function signIn(baseUrl: string, account: PrivateKeyAccount): Promi
   return ((await res.json()) as { token: string }).token
 }
 
+/**
+ * Funds a signed-in wallet the way a user does: USDC minted to its deposit address
+ * (`mint`, e.g. the chain fixture's), then waits until the deposit watcher has credited it.
+ */
+export async function fundByDeposit(baseUrl: string, token: string, mint: (to: `0x${string}`, amount: bigint) => Promise<unknown>, amount: bigint): Promise<void> {
+  const balance = async () => (await (await fetch(`${baseUrl}/wallet/balance`, { headers: { authorization: `Bearer ${token}` } })).json()) as { unifiedDepositAddress: `0x${string}`; availableBalance: string }
+  await mint((await balance()).unifiedDepositAddress, amount)
+  for (let i = 0; i < 200; i++) {
+    if (BigInt((await balance()).availableBalance) >= amount) return
+    await new Promise((r) => setTimeout(r, 100))
+  }
+  throw new Error(`the deposit of ${amount} was not credited within 20 s`)
+}
+
 /** Well-known anvil test keys: deterministic, public, never used for real funds. */
 export const TEST_KEYS = [
   '0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80',

@@ -6,7 +6,7 @@ import { priceTurn } from '../../pricing/price-turn.js'
 import { startAnthropicFixture, textTurn, type AnthropicFixture } from '../../test/anthropic/server.js'
 import { readCanvasStream } from '../../test/canvas/stream.js'
 import { startChainTestEnv, type ChainTestEnv } from '../../test/chain/env.js'
-import { signIn, spawnGatewayProcess, testAccount, type GatewayProcess } from '../../test/gateway.js'
+import { fundByDeposit, signIn, spawnGatewayProcess, testAccount, type GatewayProcess } from '../../test/gateway.js'
 import { startGitHubFixture, type GitHubFixture } from '../../test/github/server.js'
 
 const USAGE = { input_tokens: 1200, output_tokens: 60, cache_creation_input_tokens: 0, cache_read_input_tokens: 0 }
@@ -82,13 +82,7 @@ describe('the PR workflow end to end against a real git repository, through two 
     gw = await spawnGatewayProcess(env)
     token = await signIn(gw.url, alice)
     expect((await fetch(`${gw.url}/wallet/apikey`, { method: 'PUT', headers: auth(), body: JSON.stringify({ anthropicApiKey: 'sk-ant-canvas-pr' }) })).status).toBe(200)
-    const balance = (await (await fetch(`${gw.url}/wallet/balance`, { headers: auth() })).json()) as { unifiedDepositAddress: `0x${string}` }
-    await chain.mint(balance.unifiedDepositAddress, 5_000_000n)
-    for (let i = 0; i < 200; i++) {
-      const b = (await (await fetch(`${gw.url}/wallet/balance`, { headers: auth() })).json()) as { availableBalance: string }
-      if (BigInt(b.availableBalance) >= 5_000_000n) break
-      await new Promise((r) => setTimeout(r, 100))
-    }
+    await fundByDeposit(gw.url, token, chain.mint, 5_000_000n)
   }, 180_000)
   afterAll(async () => {
     await gw?.kill()

@@ -8,7 +8,7 @@ import { priceTurn } from '../../pricing/price-turn.js'
 import { startAnthropicFixture, textTurn, toolTurn, type AnthropicFixture } from '../../test/anthropic/server.js'
 import { readCanvasStream } from '../../test/canvas/stream.js'
 import { startChainTestEnv, type ChainTestEnv } from '../../test/chain/env.js'
-import { signIn, startTestGateway, testAccount, type TestGateway } from '../../test/gateway.js'
+import { fundByDeposit, signIn, startTestGateway, testAccount, type TestGateway } from '../../test/gateway.js'
 import { startMcpGateway, type McpGatewayFixture } from '../../test/mcp/gateway.js'
 import { startGitHubFixture, type GitHubFixture } from '../../test/github/server.js'
 
@@ -65,13 +65,7 @@ describe('canvas runs end to end over HTTP (SSE, approvals, runs, workflows, Web
     token = await signIn(gw.url, alice)
     bobToken = await signIn(gw.url, bob)
     expect((await fetch(`${gw.url}/wallet/apikey`, { method: 'PUT', headers: auth(), body: JSON.stringify({ anthropicApiKey: 'sk-ant-canvas-key' }) })).status).toBe(200)
-    const balance = (await (await fetch(`${gw.url}/wallet/balance`, { headers: auth() })).json()) as { unifiedDepositAddress: `0x${string}` }
-    await chain.mint(balance.unifiedDepositAddress, 5_000_000n)
-    for (let i = 0; i < 200; i++) {
-      const b = (await (await fetch(`${gw.url}/wallet/balance`, { headers: auth() })).json()) as { availableBalance: string }
-      if (BigInt(b.availableBalance) >= 5_000_000n) break
-      await new Promise((r) => setTimeout(r, 100))
-    }
+    await fundByDeposit(gw.url, token, chain.mint, 5_000_000n)
   }, 120_000)
   afterAll(async () => {
     await gw?.stop()

@@ -4,7 +4,7 @@ import { generatePrivateKey, privateKeyToAccount } from 'viem/accounts'
 import { priceTurn } from '../../pricing/price-turn.js'
 import { startChainTestEnv, type ChainTestEnv } from '../../test/chain/env.js'
 import { startAnthropicFixture, textTurn, toolTurn, type AnthropicFixture, type FixtureTurn } from '../../test/anthropic/server.js'
-import { signIn, startTestGateway, testAccount, type TestGateway } from '../../test/gateway.js'
+import { fundByDeposit, signIn, startTestGateway, testAccount, type TestGateway } from '../../test/gateway.js'
 import { parseSseFrames } from '../../test/sse.js'
 import { startMcpGateway, type McpGatewayFixture } from '../../test/mcp/gateway.js'
 
@@ -46,14 +46,7 @@ describe('chat end to end over HTTP: sign in → key → session → chat with a
     token = await signIn(gw.url, alice)
     const put = await fetch(`${gw.url}/wallet/apikey`, { method: 'PUT', headers: auth(), body: JSON.stringify({ anthropicApiKey: 'sk-ant-e2e-user-key' }) })
     expect(put.status).toBe(200)
-    // Fund the wallet on chain: USDC to its deposit address, seen by the deposit watcher.
-    const balance = (await (await fetch(`${gw.url}/wallet/balance`, { headers: auth() })).json()) as { unifiedDepositAddress: `0x${string}` }
-    await chain.mint(balance.unifiedDepositAddress, 5_000_000n)
-    for (let i = 0; i < 200; i++) {
-      const b = (await (await fetch(`${gw.url}/wallet/balance`, { headers: auth() })).json()) as { availableBalance: string }
-      if (BigInt(b.availableBalance) >= 5_000_000n) break
-      await new Promise((r) => setTimeout(r, 100))
-    }
+    await fundByDeposit(gw.url, token, chain.mint, 5_000_000n)
   }, 120_000)
   afterAll(async () => {
     await gw?.stop()
