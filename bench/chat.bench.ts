@@ -31,7 +31,7 @@ import { join } from 'node:path'
 import { generatePrivateKey, privateKeyToAccount } from 'viem/accounts'
 import { loadConfig } from '../config.js'
 import { startGateway } from '../gateway.js'
-import { startChainTestEnv } from '../test/chain/env.js'
+import { chainGatewayEnv, startChainTestEnv } from '../test/chain/env.js'
 import { signIn } from '../test/gateway.js'
 import { createLogger } from '../transport/logger.js'
 import { fmt, table } from './lib.js'
@@ -103,13 +103,7 @@ async function main(): Promise<void> {
       LOG_LEVEL: 'warn',
       WORKER_THREADS: '1',
       ANTHROPIC_BASE_URL: standInUrl,
-      CHAIN_RPC_URL: chain.anvil.rpcUrl,
-      CHAIN_ID: String(chain.chain.id),
-      USDC_ADDRESS: chain.usdcAddress,
-      DEPOSIT_MNEMONIC: chain.depositMnemonic,
-      RELAYER_PRIVATE_KEY: chain.relayerKey,
-      CHAIN_CONFIRMATIONS: '0',
-      CHAIN_POLL_MS: '100',
+      ...chainGatewayEnv(chain),
     }),
     { logger: createLogger('warn') },
   )

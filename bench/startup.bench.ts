@@ -27,7 +27,7 @@ import { startGateway } from '../gateway.js'
 import { decode } from '../store/codec.js'
 import { hashEvent } from '../store/hash.js'
 import { startAnthropicFixture, textTurn } from '../test/anthropic/server.js'
-import { startChainTestEnv } from '../test/chain/env.js'
+import { chainGatewayEnv, startChainTestEnv } from '../test/chain/env.js'
 import { REPO_ROOT, signIn } from '../test/gateway.js'
 import { createLogger } from '../transport/logger.js'
 import { fmt, table } from './lib.js'
@@ -42,13 +42,7 @@ const chain = await startChainTestEnv()
 const fx = await startAnthropicFixture({ record: false, respond: () => textTurn('Started.', { input_tokens: 900, output_tokens: 20 }) })
 const env: Record<string, string> = {
   ANTHROPIC_BASE_URL: fx.url,
-  CHAIN_RPC_URL: chain.anvil.rpcUrl,
-  CHAIN_ID: String(chain.chain.id),
-  USDC_ADDRESS: chain.usdcAddress,
-  DEPOSIT_MNEMONIC: chain.depositMnemonic,
-  RELAYER_PRIVATE_KEY: chain.relayerKey,
-  CHAIN_CONFIRMATIONS: '0',
-  CHAIN_POLL_MS: '100',
+  ...chainGatewayEnv(chain),
   JWT_SECRET: 'startup-bench-secret-0123456789abcdef0123456789',
   LOG_LEVEL: 'warn',
 }

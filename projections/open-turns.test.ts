@@ -1,20 +1,9 @@
 import { describe, expect, it } from 'vitest'
 import type { RecordedEvent } from '../store/types.js'
+import { recordedEvents } from '../test/recorded-events.js'
 import { openTurnsProjection, type OpenTurnRow } from './open-turns.js'
 
-let pos = 0n
-const ev = (streamId: string, type: string, data: object = {}): RecordedEvent => ({
-  id: `e${pos}`,
-  streamId,
-  revision: pos,
-  position: ++pos,
-  type,
-  data,
-  metadata: {},
-  recordedAt: '2026-12-02T00:00:00.000Z',
-  prevHash: '',
-  hash: '',
-})
+const ev = recordedEvents()
 
 function fold(events: RecordedEvent[]): Map<string, OpenTurnRow> {
   const rows = new Map<string, OpenTurnRow>()

@@ -1,20 +1,9 @@
 import { describe, expect, it } from 'vitest'
-import type { RecordedEvent } from '../store/types.js'
+import { recordedEvents } from '../test/recorded-events.js'
 import { evolveWalletChain, walletChainProjection, type WalletChainRow } from './wallet-chain.js'
 
-let pos = 0n
-const ev = (wallet: string, type: string, data: object = {}): RecordedEvent => ({
-  id: `e${pos}`,
-  streamId: `wallet-${wallet}`,
-  revision: pos,
-  position: ++pos,
-  type,
-  data,
-  metadata: {},
-  recordedAt: '2026-12-02T00:00:00.000Z',
-  prevHash: '',
-  hash: '',
-})
+const recorded = recordedEvents()
+const ev = (wallet: string, type: string, data: object = {}) => recorded(`wallet-${wallet}`, type, data)
 
 describe('wallet-chain projection', () => {
   it('folds deposit addresses, unfinished withdrawals and settlements, and sweeps due', () => {

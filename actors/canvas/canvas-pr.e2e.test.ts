@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { priceTurn } from '../../pricing/price-turn.js'
 import { startAnthropicFixture, textTurn, type AnthropicFixture } from '../../test/anthropic/server.js'
 import { readCanvasStream } from '../../test/canvas/stream.js'
-import { startChainTestEnv, type ChainTestEnv } from '../../test/chain/env.js'
+import { chainGatewayEnv, startChainTestEnv, type ChainTestEnv } from '../../test/chain/env.js'
 import { fundByDeposit, signIn, spawnGatewayProcess, testAccount, type GatewayProcess } from '../../test/gateway.js'
 import { startGitHubFixture, type GitHubFixture } from '../../test/github/server.js'
 
@@ -71,13 +71,7 @@ describe('the PR workflow end to end against a real git repository, through two 
       ANTHROPIC_BASE_URL: fx.url,
       GITHUB_API_URL: gh.url,
       GITHUB_TOKEN: gh.token,
-      CHAIN_RPC_URL: chain.anvil.rpcUrl,
-      CHAIN_ID: String(chain.chain.id),
-      USDC_ADDRESS: chain.usdcAddress,
-      DEPOSIT_MNEMONIC: chain.depositMnemonic,
-      RELAYER_PRIVATE_KEY: chain.relayerKey,
-      CHAIN_CONFIRMATIONS: '0',
-      CHAIN_POLL_MS: '100',
+      ...chainGatewayEnv(chain),
     }
     gw = await spawnGatewayProcess(env)
     token = await signIn(gw.url, alice)

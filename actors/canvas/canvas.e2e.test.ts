@@ -7,7 +7,7 @@ import { generatePrivateKey, privateKeyToAccount } from 'viem/accounts'
 import { priceTurn } from '../../pricing/price-turn.js'
 import { startAnthropicFixture, textTurn, toolTurn, type AnthropicFixture } from '../../test/anthropic/server.js'
 import { readCanvasStream } from '../../test/canvas/stream.js'
-import { startChainTestEnv, type ChainTestEnv } from '../../test/chain/env.js'
+import { chainGatewayEnv, startChainTestEnv, type ChainTestEnv } from '../../test/chain/env.js'
 import { fundByDeposit, signIn, startTestGateway, testAccount, type TestGateway } from '../../test/gateway.js'
 import { startMcpGateway, type McpGatewayFixture } from '../../test/mcp/gateway.js'
 import { startGitHubFixture, type GitHubFixture } from '../../test/github/server.js'
@@ -47,13 +47,7 @@ describe('canvas runs end to end over HTTP (SSE, approvals, runs, workflows, Web
       MCP_GATEWAY_URL: mcp.url,
       MCP_AUDIENCE: 'mcp-canvas',
       OPERATOR_PRIVATE_KEY: operatorKey,
-      CHAIN_RPC_URL: chain.anvil.rpcUrl,
-      CHAIN_ID: String(chain.chain.id),
-      USDC_ADDRESS: chain.usdcAddress,
-      DEPOSIT_MNEMONIC: chain.depositMnemonic,
-      RELAYER_PRIVATE_KEY: chain.relayerKey,
-      CHAIN_CONFIRMATIONS: '0',
-      CHAIN_POLL_MS: '100',
+      ...chainGatewayEnv(chain),
       CANVAS_TEAM_MODE: 'true',
       // No GITHUB_TOKEN: GitHub nodes must find the wallet's own token in its vault.
       GITHUB_API_URL: gh.url,

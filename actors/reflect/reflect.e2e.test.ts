@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { english } from 'viem/accounts'
 import { priceTurn } from '../../pricing/price-turn.js'
 import { startAnthropicFixture, textTurn, type AnthropicFixture, type FixtureTurn, type RecordedRequest } from '../../test/anthropic/server.js'
-import { startChainTestEnv, type ChainTestEnv } from '../../test/chain/env.js'
+import { chainGatewayEnv, startChainTestEnv, type ChainTestEnv } from '../../test/chain/env.js'
 import { eventually } from '../../test/eventually.js'
 import { signIn, startTestGateway, testAccount, type TestGateway } from '../../test/gateway.js'
 import { parseSseFrames } from '../../test/sse.js'
@@ -115,13 +115,7 @@ describe('self-improvement end to end (HTTP as the rickydata SDK calls it)', () 
     gw = await startTestGateway({
       JWT_SECRET: 'reflect-e2e-secret-0123456789abcdef012345',
       ANTHROPIC_BASE_URL: fx.url,
-      CHAIN_RPC_URL: chain.anvil.rpcUrl,
-      CHAIN_ID: String(chain.chain.id),
-      USDC_ADDRESS: chain.usdcAddress,
-      DEPOSIT_MNEMONIC: chain.depositMnemonic,
-      RELAYER_PRIVATE_KEY: chain.relayerKey,
-      CHAIN_CONFIRMATIONS: '0',
-      CHAIN_POLL_MS: '100',
+      ...chainGatewayEnv(chain),
       LOG_LEVEL: 'debug',
     })
     token = await signIn(gw.url, alice)

@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import WebSocket from 'ws'
 import { generatePrivateKey, privateKeyToAccount } from 'viem/accounts'
 import { priceTurn } from '../../pricing/price-turn.js'
-import { startChainTestEnv, type ChainTestEnv } from '../../test/chain/env.js'
+import { chainGatewayEnv, startChainTestEnv, type ChainTestEnv } from '../../test/chain/env.js'
 import { startAnthropicFixture, textTurn, toolTurn, type AnthropicFixture, type FixtureTurn } from '../../test/anthropic/server.js'
 import { fundByDeposit, signIn, startTestGateway, testAccount, type TestGateway } from '../../test/gateway.js'
 import { parseSseFrames } from '../../test/sse.js'
@@ -32,13 +32,7 @@ describe('chat end to end over HTTP: sign in → key → session → chat with a
       MCP_GATEWAY_URL: mcp.url,
       MCP_AUDIENCE: 'mcp-e2e',
       OPERATOR_PRIVATE_KEY: operatorKey,
-      CHAIN_RPC_URL: chain.anvil.rpcUrl,
-      CHAIN_ID: String(chain.chain.id),
-      USDC_ADDRESS: chain.usdcAddress,
-      DEPOSIT_MNEMONIC: chain.depositMnemonic,
-      RELAYER_PRIVATE_KEY: chain.relayerKey,
-      CHAIN_CONFIRMATIONS: '0',
-      CHAIN_POLL_MS: '100',
+      ...chainGatewayEnv(chain),
       RESERVATION_TTL_MS: '123000',
       LOG_LEVEL: 'warn',
     })

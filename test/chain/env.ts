@@ -70,3 +70,16 @@ export async function startChainTestEnv(): Promise<ChainTestEnv> {
     stop: () => anvil.stop(),
   }
 }
+
+/** The gateway settings that point it at this chain: its deposit watcher polls every 100 ms and counts a deposit at once. */
+export function chainGatewayEnv(chain: ChainTestEnv): Record<string, string> {
+  return {
+    CHAIN_RPC_URL: chain.anvil.rpcUrl,
+    CHAIN_ID: String(chain.chain.id),
+    USDC_ADDRESS: chain.usdcAddress,
+    DEPOSIT_MNEMONIC: chain.depositMnemonic,
+    RELAYER_PRIVATE_KEY: chain.relayerKey,
+    CHAIN_CONFIRMATIONS: '0',
+    CHAIN_POLL_MS: '100',
+  }
+}
