@@ -5,6 +5,11 @@ import { decode, encode } from '../store/codec.js'
 import type { EventStore, Position, RecordedEvent, Subscription } from '../store/types.js'
 import type { Projection } from './types.js'
 
+/** Events per catch-up transaction: large enough to amortise the commit, small enough (a few ms) not to stall the loop. */
+const BATCH_SIZE = 1_000
+/** Events read (most skipped by a runner that follows a few streams) before the loop yields anyway. */
+const READ_BATCH_SIZE = 10_000
+
 export interface ProjectionRunnerParameters {
   store: EventStore
   /** SQLite file of the read models (e.g. <DATA_DIR>/projections.sqlite), ':memory:' in tests. */
@@ -55,7 +60,16 @@ export class ProjectionRunner {
     count: Database.Statement<[string, string], { n: bigint }>
     owners: Database.Statement<[string], { value: Buffer }>
   }
-  readonly #apply: (event: RecordedEvent) => void
+  /** Applies relevant events in one transaction (rows and checkpoint together). */
+  readonly #apply: (events: readonly RecordedEvent[]) => void
+  /** The event being applied (reported to onError when applying fails). */
+  #applying: RecordedEvent | undefined
+  /** Events read but not yet applied, and the position of the last one read. */
+  #pending: RecordedEvent[] = []
+  #read: Position = 0n
+  #pendingUpTo: Position = 0n
+  #readSinceFlush = 0
+  #flushScheduled = false
 
   constructor(parameters: ProjectionRunnerParameters) {
     this.#p = parameters
@@ -93,25 +107,32 @@ export class ProjectionRunner {
       for (const p of parameters.projections) insert.run(p.name)
     }).immediate()
     this.#checkpoint = readCheckpoint.get(this.#name)?.position ?? 0n
-    const apply = db.transaction((event: RecordedEvent) => {
-      // Another process sharing this file may have applied it already: apply each event once.
-      if ((readCheckpoint.get(this.#name)?.position ?? 0n) >= event.position) return
-      for (const projection of this.#p.projections) {
-        if (!projection.canHandle(event)) continue
-        const { key, owner } = projection.keyOf(event)
-        const stored = this.#stmt.get.get(projection.name, key)
-        const current = stored === undefined ? undefined : decode(stored.value)
-        const next = projection.evolve(current, event)
-        if (next === undefined) {
-          if (stored !== undefined) this.#stmt.del.run(projection.name, key)
-        } else {
-          this.#stmt.put.run(projection.name, key, owner, stored?.sort ?? event.position, encode(next))
+    const apply = db.transaction((events: readonly RecordedEvent[]) => {
+      // Another process sharing this file may have applied some already: apply each event once.
+      const applied = readCheckpoint.get(this.#name)?.position ?? 0n
+      let last: Position | undefined
+      for (const event of events) {
+        if (event.position <= applied) continue
+        this.#applying = event
+        for (const projection of this.#p.projections) {
+          if (!projection.canHandle(event)) continue
+          const { key, owner } = projection.keyOf(event)
+          const stored = this.#stmt.get.get(projection.name, key)
+          const current = stored === undefined ? undefined : decode(stored.value)
+          const next = projection.evolve(current, event)
+          if (next === undefined) {
+            if (stored !== undefined) this.#stmt.del.run(projection.name, key)
+          } else {
+            this.#stmt.put.run(projection.name, key, owner, stored?.sort ?? event.position, encode(next))
+          }
         }
+        last = event.position
       }
-      this.#stmt.checkpoint.run(this.#name, event.position)
+      // The checkpoint commits with the rows: after a crash the read models resume exactly after the batch.
+      if (last !== undefined) this.#stmt.checkpoint.run(this.#name, last)
     })
     // IMMEDIATE: take the write lock before reading the checkpoint (no lock-upgrade deadlock between processes).
-    this.#apply = (event) => apply.immediate(event)
+    this.#apply = (events) => apply.immediate(events)
   }
 
   /** Position of the last applied event. */
@@ -127,25 +148,59 @@ export class ProjectionRunner {
     const subscription = this.#p.store.subscribeAll({ fromPosition: this.#checkpoint })
     const prefixes = this.#p.streamPrefixes
     this.#subscription = subscription
+    this.#read = this.#checkpoint
     this.#loop = (async () => {
-      let current: RecordedEvent | undefined
       try {
         for await (const event of subscription) {
-          current = event
-          if (event.position <= this.#checkpoint) continue
+          if (this.#failed !== undefined) break
+          if (event.position <= this.#read) continue
+          this.#read = event.position
           const relevant =
             (prefixes === undefined || prefixes.some((p) => event.streamId.startsWith(p))) && this.#p.projections.some((p) => p.canHandle(event))
-          // A skipped event moves only the in-memory checkpoint; after a restart it is skipped again.
-          if (relevant) this.#apply(event)
-          this.#checkpoint = event.position
-          this.#wake()
+          if (relevant) this.#pending.push(event)
+          // Irrelevant events are not applied, but the checkpoint passes them with the batch they were read in.
+          this.#pendingUpTo = event.position
+          this.#readSinceFlush++
+          if (this.#pending.length >= BATCH_SIZE || this.#readSinceFlush >= READ_BATCH_SIZE) {
+            // Catch-up: a full batch commits now, then the event loop gets a turn before the next one.
+            this.#flush()
+            await new Promise((resolve) => setImmediate(resolve))
+          } else if (!this.#flushScheduled) {
+            // Live (or the tail of a catch-up): everything read before the next macrotask commits together.
+            this.#flushScheduled = true
+            setImmediate(() => this.#flush())
+          }
         }
       } catch (error) {
-        this.#failed = error
-        this.#p.onError?.(error, current)
-        for (const w of this.#waiters.splice(0)) w.resolve()
+        this.#fail(error, undefined)
       }
     })()
+  }
+
+  /** Applies the pending events in one transaction and moves the checkpoint past everything read. */
+  #flush(): void {
+    this.#flushScheduled = false
+    if (this.#failed !== undefined) return
+    this.#readSinceFlush = 0
+    const batch = this.#pending
+    const upTo = this.#pendingUpTo
+    this.#pending = []
+    try {
+      if (batch.length > 0) this.#apply(batch)
+    } catch (error) {
+      this.#fail(error, this.#applying)
+      return
+    }
+    // A skipped event moves only the in-memory checkpoint; after a restart it is skipped again.
+    if (upTo > this.#checkpoint) this.#checkpoint = upTo
+    this.#wake()
+  }
+
+  #fail(error: unknown, event: RecordedEvent | undefined): void {
+    if (this.#failed !== undefined) return
+    this.#failed = error
+    this.#p.onError?.(error, event)
+    for (const w of this.#waiters.splice(0)) w.resolve()
   }
 
   /** Resolves true once every event up to `position` is applied (read-your-writes; start-up catch-up with the store head). */
@@ -209,6 +264,8 @@ export class ProjectionRunner {
   async stop(): Promise<void> {
     await this.#subscription?.close()
     await this.#loop
+    // What was read before the stop is applied now (a scheduled flush then finds nothing to do).
+    this.#flush()
     this.#subscription = undefined
     this.#loop = undefined
   }
