@@ -104,6 +104,9 @@ async function main(): Promise<void> {
       WORKER_THREADS: '1',
       ANTHROPIC_BASE_URL: standInUrl,
       ...chainGatewayEnv(chain),
+      // One client address signs in every bench wallet and sends every turn: rate limits off (a throughput bench, not an abuse test).
+      RATE_LIMIT_CLIENT_PER_S: '0',
+      RATE_LIMIT_WALLET_PER_S: '0',
     }),
     { logger: createLogger('warn') },
   )

@@ -4,6 +4,10 @@
  * the vault key, a chain-funded wallet), with a store of about 10k and 1M events.
  * Flat is the goal: start-up must not scan the history.
  *
+ * Each size is started twice: first on the generated store (its read models are built
+ * once, which is linear by nature), then again, the restart a user sees (read models
+ * current) — that one must be flat.
+ *
  * The store file is generated directly, fast: a real gateway first records a small
  * history (wallets, deposits, sessions, billed chat turns); the generator then copies its
  * wallet and session streams under new stream ids, with fresh event ids and a valid hash
@@ -45,6 +49,9 @@ const env: Record<string, string> = {
   ...chainGatewayEnv(chain),
   JWT_SECRET: 'startup-bench-secret-0123456789abcdef0123456789',
   LOG_LEVEL: 'warn',
+  // The bench signs in many wallets from one address: rate limits off.
+  RATE_LIMIT_CLIENT_PER_S: '0',
+  RATE_LIMIT_WALLET_PER_S: '0',
 }
 
 // 1. A real history: wallets signed in, keys stored, funded on chain, sessions with billed turns.
@@ -121,8 +128,30 @@ function fill(file: string, target: number): number {
   return count
 }
 
+/** Waits until every read-model file in `dataDir` is within one stored-checkpoint step (1,000 skipped events) of the store's head. */
+async function readModelsCaughtUp(dataDir: string): Promise<void> {
+  const events = new Database(join(dataDir, 'events.sqlite'), { readonly: true })
+  const head = Number((events.prepare('SELECT max(position) AS p FROM events').get() as { p: number }).p)
+  events.close()
+  const files = ['projections.sqlite', 'reflect-projections.sqlite', 'canvas-projections.sqlite'].map((f) => join(dataDir, f))
+  for (const deadline = performance.now() + TIMEOUT_MS; performance.now() < deadline; ) {
+    const behind = files.some((file) => {
+      const db = new Database(file, { readonly: true })
+      try {
+        const rows = db.prepare('SELECT position FROM checkpoints').all() as { position: number }[]
+        return rows.length === 0 || rows.some((r) => Number(r.position) < head - 1_000)
+      } finally {
+        db.close()
+      }
+    })
+    if (!behind) return
+    await new Promise((r) => setTimeout(r, 200))
+  }
+  throw new Error('read models did not catch up')
+}
+
 /** Spawns main.ts on `dataDir`; times listening, the first /health, and a first chat turn (undefined: timed out). */
-async function timeStart(dataDir: string): Promise<{ listenMs: number; healthMs: number; turnMs: number } | undefined> {
+async function timeStart(dataDir: string, settle = false): Promise<{ listenMs: number; healthMs: number; turnMs: number } | undefined> {
   const t0 = performance.now()
   const child = spawn(process.execPath, ['--import', 'tsx', join(REPO_ROOT, 'main.ts')], {
     cwd: REPO_ROOT,
@@ -173,40 +202,46 @@ async function timeStart(dataDir: string): Promise<{ listenMs: number; healthMs:
   const text = await res.text()
   if (res.status !== 200 || !text.includes('"type":"done"')) throw new Error(`first turn failed ${res.status}: ${text.slice(0, 300)}`)
   const turnMs = performance.now() - t0
+  // A first start keeps running until its read models have caught up with the store, as a
+  // gateway in service would; stopped earlier, the restart would find them behind.
+  if (settle) await readModelsCaughtUp(dataDir)
   await gw.stop()
   return { listenMs, healthMs, turnMs }
 }
 
 const rows: (string | number)[][] = []
 const cases = [{ label: 'recorded history only (baseline)', target: 0 }, ...SIZES.map((n) => ({ label: fmt(n), target: n }))]
-let baseline: { healthMs: number; turnMs: number } | undefined
+let baseline: { first: number; restart: number; restartTurn: number } | undefined
+const timedOut = `> ${fmt(TIMEOUT_MS / 1000)} s (timed out)`
 for (const c of cases) {
   const dir = mkdtempSync(join(tmpdir(), 'startup-case-'))
   cpSync(templateDir, dir, { recursive: true })
   const g0 = performance.now()
   const events = fill(join(dir, 'events.sqlite'), c.target)
   const generateS = (performance.now() - g0) / 1000
-  const t = await timeStart(dir)
-  if (t === undefined) {
-    rows.push([c.label, fmt(events), fmt(generateS, 1), `> ${fmt(TIMEOUT_MS / 1000)} s (timed out)`, '—', '—', '—', '—'])
-    rmSync(dir, { recursive: true, force: true })
-    continue
-  }
-  baseline ??= t
+  // First start on a store its read models have not seen (an upgrade, a copied store):
+  // they are built once. Then the restart a user sees every day: read models current.
+  const first = await timeStart(dir, true)
+  const restart = first === undefined ? undefined : await timeStart(dir)
+  if (first !== undefined && restart !== undefined) baseline ??= { first: first.healthMs, restart: restart.healthMs, restartTurn: restart.turnMs }
+  const ratio = (v: number | undefined, b: number | undefined) => (v === undefined || b === undefined ? '—' : `${fmt(v / b, 2)}×`)
   rows.push([
     c.label,
     fmt(events),
     fmt(generateS, 1),
-    fmt(t.listenMs),
-    fmt(t.healthMs),
-    `${fmt(t.healthMs / baseline.healthMs, 2)}×`,
-    fmt(t.turnMs),
-    `${fmt(t.turnMs / baseline.turnMs, 2)}×`,
+    first === undefined ? timedOut : fmt(first.healthMs),
+    ratio(first?.healthMs, baseline?.first),
+    restart === undefined ? '—' : fmt(restart.healthMs),
+    ratio(restart?.healthMs, baseline?.restart),
+    restart === undefined ? '—' : fmt(restart.turnMs),
+    ratio(restart?.turnMs, baseline?.restartTurn),
   ])
   rmSync(dir, { recursive: true, force: true })
 }
 console.log(`\nStart-up of main.ts (node --import tsx) against store size; template: ${templateRows.length} recorded events, ${templateStreams.size} wallet/session streams copied\n`)
-console.log(table(['stored events', 'events', 'generated in s', 'listening ms', 'first /health ms', 'vs baseline', 'first chat turn ms', 'vs baseline'], rows))
+console.log(
+  table(['stored events', 'events', 'generated in s', 'first start: /health ms', 'vs baseline', 'restart: /health ms', 'vs baseline', 'restart: first chat turn ms', 'vs baseline'], rows),
+)
 
 rmSync(templateDir, { recursive: true, force: true })
 await fx.close()

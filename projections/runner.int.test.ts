@@ -63,3 +63,22 @@ it('a projection added to a file that already has a checkpoint rebuilds the read
   await third.close()
   await store.close()
 })
+
+it('a runner whose streams are rare stores its checkpoint past the events it skipped: a restart starts near the head', async () => {
+  const store = await SqliteEventStore.open({ file: join(dir, 'events-skipped.sqlite') })
+  const file = join(dir, 'proj-skipped.sqlite')
+  const w = '0x' + 'e'.repeat(40)
+  await store.append(`wallet-${w}`, [{ type: 'DepositDetected', data: { txHash: '0x1', logIndex: 0, amount: 7n, blockNumber: 1n, at: AT } }])
+  for (let i = 0; i < 30; i++) await store.append('session-noise', Array.from({ length: 100 }, () => ({ type: 'Other', data: {} })))
+  const first = new ProjectionRunner({ store, file, projections: [walletBalancesProjection], streamPrefixes: ['wallet-'] })
+  first.start()
+  const head = await store.headPosition()
+  expect(await first.waitFor(head)).toBe(true)
+  await first.close()
+  // Reopened: the stored checkpoint is the head, not the one wallet event 3,000 events back.
+  const second = new ProjectionRunner({ store, file, projections: [walletBalancesProjection], streamPrefixes: ['wallet-'] })
+  expect(second.checkpoint).toBe(head)
+  expect(second.get<BalanceRow>('wallet-balances', w)?.ledger.onChainBalance).toBe(7n)
+  await second.close()
+  await store.close()
+})

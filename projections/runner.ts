@@ -9,6 +9,8 @@ import type { Projection } from './types.js'
 const BATCH_SIZE = 1_000
 /** Events read (most skipped by a runner that follows a few streams) before the loop yields anyway. */
 const READ_BATCH_SIZE = 10_000
+/** Skipped events read before the stored checkpoint moves past them (the most a restart re-reads). */
+const STORE_SKIPPED_EVERY = 1_000
 
 export interface ProjectionRunnerParameters {
   store: EventStore
@@ -60,8 +62,8 @@ export class ProjectionRunner {
     count: Database.Statement<[string, string], { n: bigint }>
     owners: Database.Statement<[string], { value: Buffer }>
   }
-  /** Applies relevant events in one transaction (rows and checkpoint together). */
-  readonly #apply: (events: readonly RecordedEvent[]) => void
+  /** Applies relevant events in one transaction (rows and checkpoint, moved to `readUpTo`, together). */
+  readonly #apply: (events: readonly RecordedEvent[], readUpTo: Position) => void
   /** The event being applied (reported to onError when applying fails). */
   #applying: RecordedEvent | undefined
   /** Events read but not yet applied, and the position of the last one read. */
@@ -69,6 +71,8 @@ export class ProjectionRunner {
   #read: Position = 0n
   #pendingUpTo: Position = 0n
   #readSinceFlush = 0
+  /** Events read since the stored checkpoint last moved (skipped ones move it only in memory until enough add up). */
+  #readSinceStored = 0
   #flushScheduled = false
 
   constructor(parameters: ProjectionRunnerParameters) {
@@ -107,7 +111,7 @@ export class ProjectionRunner {
       for (const p of parameters.projections) insert.run(p.name)
     }).immediate()
     this.#checkpoint = readCheckpoint.get(this.#name)?.position ?? 0n
-    const apply = db.transaction((events: readonly RecordedEvent[]) => {
+    const apply = db.transaction((events: readonly RecordedEvent[], readUpTo: Position) => {
       // Another process sharing this file may have applied some already: apply each event once.
       const applied = readCheckpoint.get(this.#name)?.position ?? 0n
       let last: Position | undefined
@@ -128,11 +132,14 @@ export class ProjectionRunner {
         }
         last = event.position
       }
-      // The checkpoint commits with the rows: after a crash the read models resume exactly after the batch.
-      if (last !== undefined) this.#stmt.checkpoint.run(this.#name, last)
+      // The checkpoint commits with the rows: after a crash the read models resume exactly after
+      // the batch. It passes the irrelevant events read with it too (every process sharing the
+      // file runs the same read models, so what this one skipped, the others would skip).
+      const to = last !== undefined && last > readUpTo ? last : readUpTo
+      if (to > applied) this.#stmt.checkpoint.run(this.#name, to)
     })
     // IMMEDIATE: take the write lock before reading the checkpoint (no lock-upgrade deadlock between processes).
-    this.#apply = (events) => apply.immediate(events)
+    this.#apply = (events, readUpTo) => apply.immediate(events, readUpTo)
   }
 
   /** Position of the last applied event. */
@@ -178,20 +185,24 @@ export class ProjectionRunner {
   }
 
   /** Applies the pending events in one transaction and moves the checkpoint past everything read. */
-  #flush(): void {
+  #flush(stopping = false): void {
     this.#flushScheduled = false
     if (this.#failed !== undefined) return
+    this.#readSinceStored += this.#readSinceFlush
     this.#readSinceFlush = 0
     const batch = this.#pending
     const upTo = this.#pendingUpTo
     this.#pending = []
+    // Skipped events are persisted in bulk (not a write per commit they pass), so a restart
+    // re-reads at most STORE_SKIPPED_EVERY of them: start-up does not grow with the store.
+    const store = batch.length > 0 || this.#readSinceStored >= STORE_SKIPPED_EVERY || (stopping && this.#readSinceStored > 0)
     try {
-      if (batch.length > 0) this.#apply(batch)
+      if (store) this.#apply(batch, upTo)
     } catch (error) {
       this.#fail(error, this.#applying)
       return
     }
-    // A skipped event moves only the in-memory checkpoint; after a restart it is skipped again.
+    if (store) this.#readSinceStored = 0
     if (upTo > this.#checkpoint) this.#checkpoint = upTo
     this.#wake()
   }
@@ -264,8 +275,8 @@ export class ProjectionRunner {
   async stop(): Promise<void> {
     await this.#subscription?.close()
     await this.#loop
-    // What was read before the stop is applied now (a scheduled flush then finds nothing to do).
-    this.#flush()
+    // What was read before the stop is applied, and the checkpoint stored past it, now (a scheduled flush then finds nothing to do).
+    this.#flush(true)
     this.#subscription = undefined
     this.#loop = undefined
   }
