@@ -38,7 +38,8 @@ export interface JsonResult {
 /** A writable response body with backpressure: `write` resolves once the socket drained. */
 export interface ResponseSink {
   write(chunk: string | Uint8Array): Promise<void>
-  end(): void
+  /** Ends the response; a last chunk given here goes out with the end in one write. */
+  end(lastChunk?: string): void
   readonly aborted: boolean
   readonly signal: AbortSignal
 }

@@ -312,10 +312,10 @@ export function createHttpServer(p: HttpServerParameters): HttpServer {
             }
           })
         },
-        end: () => {
+        end: (lastChunk) => {
           if (this.done) return
           this.done = true
-          res.cork(() => res.end())
+          res.cork(() => res.end(lastChunk))
         },
       }
       try {

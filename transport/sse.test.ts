@@ -17,7 +17,9 @@ describe('SSE framing', () => {
       write: async (c) => {
         chunks.push(String(c))
       },
-      end: () => undefined,
+      end: (last) => {
+        if (last !== undefined) chunks.push(last)
+      },
       get aborted() {
         return controller.signal.aborted
       },

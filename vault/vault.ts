@@ -333,6 +333,9 @@ export class KeyVault {
     const value = open(key, sealedOf(entry), entryAad(this.#fileId(addr), slot, 'hkdf'))
     key.fill(0)
     if (value === undefined) throw vaultCorrupt(slot)
+    // Held like an unlocked value (put, delete and logout drop it), so a chat turn does not
+    // read the file and run HKDF again: the file says nothing new until one of those runs.
+    this.#session.hold(addr, slot, value, this.#now() + this.#p.unlockTtlMs)
     return { value }
   }
 

@@ -1,9 +1,10 @@
 import { randomUUID } from 'node:crypto'
-import { transition, type AnyStateMachine, type SnapshotFrom } from 'xstate'
+import type { AnyStateMachine, SnapshotFrom } from 'xstate'
 import { GatewayError } from '../../shared/errors.js'
 import { ConcurrencyError } from '../../store/errors.js'
 import type { EventMetadata, EventStore, NewEvent, Position, RecordedEvent } from '../../store/types.js'
 import { initialSnapshot } from './initial-snapshot.js'
+import { pureTransition, type TransitionAction } from './pure-transition.js'
 import type {
   ActorState,
   AggregateDefinition,
@@ -85,9 +86,11 @@ export class ActorHost<Machine extends AnyStateMachine, Command, Event extends D
   readonly #ctx: () => DecideContext
   readonly #cacheSize: number
   readonly #snapshotEvery: number
+  readonly #transition: ReturnType<typeof pureTransition<Machine>>
 
   constructor(parameters: ActorHostParameters<Machine, Command, Event>) {
     this.#p = parameters
+    this.#transition = pureTransition(parameters.definition.machine)
     this.#cacheSize = parameters.cacheSize ?? 10_000
     this.#snapshotEvery = parameters.snapshotEvery ?? 100
     const now = parameters.now ?? (() => new Date())
@@ -139,7 +142,7 @@ export class ActorHost<Machine extends AnyStateMachine, Command, Event extends D
         },
         fold: (snapshot, events) => {
           let next = snapshot
-          for (const e of events) next = transition(this.#p.definition.machine, next, { type: e.type, data: e.data } as never)[0] as SnapshotFrom<Machine>
+          for (const e of events) next = this.#transition(next, { type: e.type, data: e.data })[0]
           return next
         },
         catchUp: () => this.#catchUp(actorId, entry),
@@ -236,14 +239,11 @@ export class ActorHost<Machine extends AnyStateMachine, Command, Event extends D
   }
 
   #fold(entry: Entry<Machine>, event: RecordedEvent): EffectCall[] {
-    const [next, actions] = transition(this.#p.definition.machine, entry.snapshot, {
-      type: event.type,
-      data: event.data,
-    } as never)
-    entry.snapshot = next as SnapshotFrom<Machine>
+    const [next, actions] = this.#transition(entry.snapshot, { type: event.type, data: event.data })
+    entry.snapshot = next
     entry.revision = event.revision
-    return (actions as { type: string; params: unknown }[])
-      .filter((a) => !a.type.startsWith('xstate.'))
+    return actions
+      .filter((a: TransitionAction) => !a.type.startsWith('xstate.'))
       .map((a) => ({ type: a.type, params: a.params }))
   }
 

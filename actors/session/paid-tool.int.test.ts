@@ -110,7 +110,7 @@ describe('a paid MCP tool inside a chat turn', () => {
   async function stream(result: unknown) {
     let out = ''
     const ac = new AbortController()
-    await (result as StreamResult).run({ write: async (c) => void (out += String(c)), end: () => undefined, aborted: false, signal: ac.signal })
+    await (result as StreamResult).run({ write: async (c) => void (out += String(c)), end: (last?: string) => void (out += last ?? ''), aborted: false, signal: ac.signal })
     return out.split('\n\n').filter((f) => f.startsWith('id:')).map((f) => JSON.parse(/^data: (.*)$/m.exec(f)![1]!) as { type: string; data: any })
   }
 

@@ -155,11 +155,7 @@ export class SessionService {
 
   /** The session when it exists and belongs to `wallet` (case-insensitive); else 404. */
   async owned(sessionId: string, wallet: string, agentId?: string): Promise<SessionSnapshot> {
-    const s = await this.get(sessionId)
-    if (s === undefined || s.context.wallet?.toLowerCase() !== wallet.toLowerCase() || (agentId !== undefined && s.context.agentId !== agentId)) {
-      throw new NotFoundError('No such session', 'session_not_found')
-    }
-    return s
+    return ownedOr404(await this.get(sessionId), wallet, agentId)
   }
 
   /** Creates a session (an id may be given: §11.4 re-creates an unknown cached id for its owner). */
@@ -198,15 +194,16 @@ export class SessionService {
     const agent = this.#p.agents.get(p.agentId)
     if (agent === undefined) throw new NotFoundError(`No agent "${p.agentId.slice(0, 64)}"`, 'agent_not_found')
     const sid = p.sessionId
-    if ((await this.get(sid)) === undefined) {
-      const raw = (await this.host.read(sid)).snapshot
-      if (raw.value !== 'new' || !/^[A-Za-z0-9_-]{8,128}$/.test(sid)) throw new NotFoundError('No such session', 'session_not_found')
-      await this.create({ sessionId: sid, agentId: agent.id, wallet: p.wallet, model: p.model ?? 'haiku' })
+    // One read of the session for the whole chat: its state is handed on, not read again.
+    let raw = (await this.host.read(sid)).snapshot
+    if (raw.value === 'new') {
+      if (!/^[A-Za-z0-9_-]{8,128}$/.test(sid)) throw new NotFoundError('No such session', 'session_not_found')
+      raw = await this.create({ sessionId: sid, agentId: agent.id, wallet: p.wallet, model: p.model ?? 'haiku' })
     }
-    const session = await this.owned(sid, p.wallet, agent.id)
+    const session = ownedOr404(raw.value === 'deleted' ? undefined : raw, p.wallet, agent.id)
     const model = resolveModel(p.model ?? session.context.model ?? undefined, agent)
     await this.#p.getProviderKey(p.wallet, 'anthropic')
-    const started = await this.startTurn({
+    const started = await this.#startTurn(session, {
       sessionId: sid,
       wallet: p.wallet,
       text: p.message,
@@ -222,7 +219,11 @@ export class SessionService {
    * call's maxCost first, so a wallet without balance or budget gets a 402 before any stream.
    */
   async startTurn(p: StartTurnParameters): Promise<StartedTurn> {
-    const state = await this.owned(p.sessionId, p.wallet)
+    return this.#startTurn(await this.owned(p.sessionId, p.wallet), p)
+  }
+
+  /** startTurn on the session's state as the caller just read it (joint commit's expected revision guards it). */
+  async #startTurn(state: SessionSnapshot, p: StartTurnParameters): Promise<StartedTurn> {
     const key = p.idempotencyKey !== undefined && p.idempotencyKey.length > 0 ? `k:${p.idempotencyKey}` : `m:${createHash('sha256').update(p.text).update('\0').update(p.model).digest('base64url')}`
     const recent = findRecentTurn(state, key, this.#now(), this.#window)
     if (recent !== undefined) return { turnId: recent, attached: true }
@@ -551,4 +552,12 @@ function causedBy(event: RecordedEvent): { causationId: string; correlationId?: 
 /** Per-wallet index of sessions (lower-case address), for GET /agents/:id/sessions. */
 export function indexStream(wallet: string): string {
   return `sessionindex-${wallet.toLowerCase()}`
+}
+
+/** `session` when it exists and belongs to `wallet` (and `agentId`, when given); else 404. */
+function ownedOr404(session: SessionSnapshot | undefined, wallet: string, agentId?: string): SessionSnapshot {
+  if (session === undefined || session.context.wallet?.toLowerCase() !== wallet.toLowerCase() || (agentId !== undefined && session.context.agentId !== agentId)) {
+    throw new NotFoundError('No such session', 'session_not_found')
+  }
+  return session
 }

@@ -68,7 +68,7 @@ async function runStream(result: unknown, abortAfterMs?: number): Promise<Frame[
   let out = ''
   const sink = {
     write: async (c: string | Uint8Array) => void (out += String(c)),
-    end: () => undefined,
+    end: (last?: string) => void (out += last ?? ''),
     get aborted() {
       return ac.signal.aborted
     },

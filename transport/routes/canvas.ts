@@ -8,7 +8,7 @@ import { NotFoundError, ValidationError } from '../../shared/errors.js'
 import type { EventStore, Position } from '../../store/types.js'
 import type { LiveFeed } from '../live.js'
 import { json, type AuthContext, type Route } from '../route.js'
-import { sse, type SseChannel } from '../sse.js'
+import { coalescingWake, sse, type SseChannel } from '../sse.js'
 import { followTopic, type TopicSpec } from '../topics.js'
 import type { WsCommandHandler } from '../ws.js'
 
@@ -89,15 +89,10 @@ function auth(ctx: { auth: AuthContext | undefined }): AuthContext {
  */
 export async function pumpRun(deps: Pick<CanvasRoutesDeps, 'canvas' | 'store' | 'live'>, channel: SseChannel, opts: { runId: string; after: Position }): Promise<void> {
   const queue: { event: { type: string; data: unknown }; id?: bigint }[] = []
-  let wake: (() => void) | undefined
+  const { wait, notify } = coalescingWake()
   let ended = false
   const started = new Set<string>()
   const held = new Map<string, string[]>()
-  const notify = (): void => {
-    const w = wake
-    wake = undefined
-    w?.()
-  }
   const offText = deps.canvas.onText(opts.runId, ({ nodeId, delta }) => {
     if (started.has(nodeId)) queue.push({ event: { type: 'text', data: delta } })
     else held.set(nodeId, [...(held.get(nodeId) ?? []), delta])
@@ -135,21 +130,11 @@ export async function pumpRun(deps: Pick<CanvasRoutesDeps, 'canvas' | 'store' | 
       abort.signal,
     )
     for (;;) {
-      while (queue.length > 0) {
-        const { event, id: eventId } = queue.shift()!
-        if (channel.aborted) return
-        await channel.send(event, eventId)
-        if (event.type === 'run_completed' || event.type === 'run_failed') {
-          await channel.done()
-          return
-        }
-      }
       if (channel.aborted) return
-      if (ended && queue.length === 0) {
-        await channel.done()
-        return
-      }
-      await new Promise<void>((r) => (wake = r))
+      const last = queue.findIndex(({ event }) => event.type === 'run_completed' || event.type === 'run_failed')
+      if (last >= 0 || (ended && queue.length === 0)) return await channel.sendAll(queue.splice(0, last + 1), { done: true })
+      if (queue.length > 0) await channel.sendAll(queue.splice(0))
+      else await wait()
     }
   } finally {
     stop?.()

@@ -7,7 +7,7 @@ import { parseEventId, projectSessionEvent, SessionWireMerger, type WireEvent } 
 import { NotFoundError, ValidationError } from '../../shared/errors.js'
 import type { EventStore, RecordedEvent } from '../../store/types.js'
 import { json, type AuthContext, type Route } from '../route.js'
-import { sse, type SseChannel } from '../sse.js'
+import { coalescingWake, sse, type SseChannel } from '../sse.js'
 import { replayThenLive, type TopicSpec } from '../topics.js'
 
 export interface SessionRoutesDeps {
@@ -74,12 +74,7 @@ export async function pumpSession(
   opts: { sessionId: string; turnId?: string; after?: { position: bigint; chars: number }; fromRevision?: bigint },
 ): Promise<void> {
   const queue: { event: WireEvent; id: string }[] = []
-  let wake: (() => void) | undefined
-  const notify = (): void => {
-    const w = wake
-    wake = undefined
-    w?.()
-  }
+  const { wait, notify } = coalescingWake()
   const merger = new SessionWireMerger(
     (event, id) => {
       queue.push({ event, id })
@@ -113,18 +108,11 @@ export async function pumpSession(
     })
     // Events committed between our read and the live feed's delivery arrive through it.
     for (;;) {
-      while (queue.length > 0) {
-        const { event, id } = queue.shift()!
-        if (channel.aborted) return
-        await channel.send(event, id)
-      }
       if (channel.aborted) return
-      if (merger.ended) {
-        // After `done`/`error`: `[DONE]` ends the React client's loop (chat() skips it), then we close.
-        await channel.done()
-        return
-      }
-      await new Promise<void>((r) => (wake = r))
+      // After `done`/`error`: `[DONE]` ends the React client's loop (chat() skips it), then we close.
+      if (merger.ended) return await channel.sendAll(queue.splice(0), { done: true })
+      if (queue.length > 0) await channel.sendAll(queue.splice(0))
+      else await wait()
     }
   } finally {
     stopStored?.()
