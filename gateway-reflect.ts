@@ -18,7 +18,7 @@ export interface CreateReflectParameters {
   dataDir: string
   logger: Logger
   /** The wallet ActorHost: settings, and ReserveSpend/SettleSpend/ReleaseSpend for the run's model calls. */
-  wallets: WalletHostLike & { read(actorId: string): Promise<{ snapshot: { context: { settings: Record<string, unknown> } } }> }
+  wallets: WalletHostLike & { peek(actorId: string): Promise<{ snapshot: { context: { settings: Record<string, unknown> } } }> }
   vault: { getProviderKey(address: string, provider: 'anthropic'): Promise<string> }
   live: { onAny(listener: (e: RecordedEvent) => void): () => void }
   /** Tests pass a controllable clock. */
@@ -38,7 +38,8 @@ export interface Reflect {
 /** Builds self-improvement (reflect actors, read models, scheduler) from config and the shared adapters; gateway.ts adds its routes. */
 export function createReflect(p: CreateReflectParameters): Reflect {
   const now = p.now ?? (() => new Date())
-  const settings = async (wallet: string) => (await p.wallets.read(wallet.toLowerCase())).snapshot.context.settings
+  // Read on every model call (is this agent opted in?): this process's fold, not a store read each time.
+  const settings = async (wallet: string) => (await p.wallets.peek(wallet.toLowerCase())).snapshot.context.settings
   const service = new ReflectService({
     store: p.store,
     ...(p.snapshots === undefined ? {} : { snapshots: p.snapshots }),

@@ -4,6 +4,7 @@ import { join } from 'node:path'
 import { afterAll, expect, it } from 'vitest'
 import { SqliteEventStore } from '../store/sqlite/sqlite-event-store.js'
 import { ProjectionRunner } from './runner.js'
+import type { Projection } from './types.js'
 import { walletTransactionsProjection, type TransactionRow } from './wallet-transactions.js'
 import { walletBalancesProjection, type BalanceRow } from './wallet-balances.js'
 
@@ -81,4 +82,50 @@ it('a runner whose streams are rare stores its checkpoint past the events it ski
   expect(second.get<BalanceRow>('wallet-balances', w)?.ledger.onChainBalance).toBe(7n)
   await second.close()
   await store.close()
+})
+
+it('a batch folds each row once and ends where applying its events one by one ends (rows, owners, sort order, deletes and re-creates)', async () => {
+  const counter: Projection<{ key: string; n: number }> = {
+    name: 'counter',
+    canHandle: (e) => e.streamId.startsWith('wallet-'),
+    keyOf: (e) => ({ key: e.streamId.slice('wallet-'.length), owner: 'o' }),
+    evolve: (current, e) => (e.type === 'Drop' ? undefined : { key: e.streamId.slice('wallet-'.length), n: (current?.n ?? 0) + 1 }),
+  }
+  const script: [string, string][] = [
+    ['a', 'Inc'], ['b', 'Inc'], ['a', 'Inc'], ['c', 'Inc'], ['b', 'Drop'], ['a', 'Drop'], ['a', 'Inc'], ['b', 'Inc'], ['d', 'Inc'], ['d', 'Drop'], ['c', 'Inc'],
+  ]
+  const run = async (name: string, batched: boolean) => {
+    const store = await SqliteEventStore.open({ file: join(dir, `events-${name}.sqlite`) })
+    const file = join(dir, `proj-${name}.sqlite`)
+    // Rows stored before the batch, so deletes and re-creates hit stored rows.
+    const seed = new ProjectionRunner({ store, file, projections: [counter], streamPrefixes: ['wallet-'] })
+    seed.start()
+    await store.append('wallet-a', [{ type: 'Inc', data: {} }])
+    await store.append('wallet-b', [{ type: 'Inc', data: {} }])
+    expect(await seed.waitFor(await store.headPosition())).toBe(true)
+    await seed.close()
+    const runner = new ProjectionRunner({ store, file, projections: [counter], streamPrefixes: ['wallet-'] })
+    // Batched: every event is stored before the runner starts, so its catch-up applies them in one transaction.
+    if (!batched) runner.start()
+    for (const [k, type] of script) {
+      await store.append(`wallet-${k}`, [{ type, data: {} }])
+      if (!batched) expect(await runner.waitFor(await store.headPosition())).toBe(true)
+    }
+    if (batched) runner.start()
+    expect(await runner.waitFor(await store.headPosition())).toBe(true)
+    const out = { all: runner.all<{ key: string; n: number }>('counter'), list: runner.list<{ key: string; n: number }>('counter', 'o', 100, 0) }
+    await runner.close()
+    await store.close()
+    return out
+  }
+  const one = await run('one-by-one', false)
+  const batch = await run('batched', true)
+  expect(batch).toEqual(one)
+  expect(one.all).toEqual([
+    { key: 'a', n: 1 },
+    { key: 'b', n: 1 },
+    { key: 'c', n: 2 },
+  ])
+  // Re-created rows sort as new: b (re-created last) first, then a, then c (never deleted).
+  expect(one.list.rows.map((r) => r.key)).toEqual(['b', 'a', 'c'])
 })

@@ -12,6 +12,19 @@ const READ_BATCH_SIZE = 10_000
 /** Skipped events read before the stored checkpoint moves past them (the most a restart re-reads). */
 const STORE_SKIPPED_EVERY = 1_000
 
+/** A read-model row as a batch folds it: written once at the end of the batch. */
+interface BatchRow {
+  projection: string
+  key: string
+  owner: string
+  /** Whether the row was in the file when the batch began. */
+  stored: boolean
+  sort: bigint | undefined
+  value: unknown
+  /** Deleted by an event of this batch (a later one may write it again). */
+  recreate?: boolean
+}
+
 export interface ProjectionRunnerParameters {
   store: EventStore
   /** SQLite file of the read models (e.g. <DATA_DIR>/projections.sqlite), ':memory:' in tests. */
@@ -115,22 +128,36 @@ export class ProjectionRunner {
       // Another process sharing this file may have applied some already: apply each event once.
       const applied = readCheckpoint.get(this.#name)?.position ?? 0n
       let last: Position | undefined
+      // Each row is read and written once per batch, however many of its events the batch
+      // holds (a turn's reservation and settlement, its start and end): the fold runs in memory.
+      const rows = new Map<string, BatchRow>()
       for (const event of events) {
         if (event.position <= applied) continue
         this.#applying = event
         for (const projection of this.#p.projections) {
           if (!projection.canHandle(event)) continue
           const { key, owner } = projection.keyOf(event)
-          const stored = this.#stmt.get.get(projection.name, key)
-          const current = stored === undefined ? undefined : decode(stored.value)
-          const next = projection.evolve(current, event)
-          if (next === undefined) {
-            if (stored !== undefined) this.#stmt.del.run(projection.name, key)
-          } else {
-            this.#stmt.put.run(projection.name, key, owner, stored?.sort ?? event.position, encode(next))
+          const id = `${projection.name}\u0000${key}`
+          let row = rows.get(id)
+          if (row === undefined) {
+            const stored = this.#stmt.get.get(projection.name, key)
+            row = { projection: projection.name, key, owner, stored: stored !== undefined, sort: stored?.sort, value: stored === undefined ? undefined : decode(stored.value), recreate: false }
+            rows.set(id, row)
           }
+          row.value = projection.evolve(row.value, event)
+          row.owner = owner
+          // A row keeps the position it was first written at as its sort key, as long as it lives.
+          if (row.value === undefined) {
+            row.sort = undefined
+            row.recreate = row.stored
+          } else row.sort ??= event.position
         }
         last = event.position
+      }
+      for (const row of rows.values()) {
+        // Deleted and written again within the batch: a new row, as if applied event by event.
+        if (row.stored && (row.value === undefined || row.recreate)) this.#stmt.del.run(row.projection, row.key)
+        if (row.value !== undefined) this.#stmt.put.run(row.projection, row.key, row.owner, row.sort, encode(row.value))
       }
       // The checkpoint commits with the rows: after a crash the read models resume exactly after
       // the batch. It passes the irrelevant events read with it too (every process sharing the

@@ -125,6 +125,16 @@ export class ActorHost<Machine extends AnyStateMachine, Command, Event extends D
   }
 
   /**
+   * The actor's state as this process last folded it, without asking the store whether
+   * another process wrote since (it is read from the store only when not held here). For
+   * a decision whose commit re-checks the revision (a stale state loses the append and is
+   * decided again), and for settings where another process's change may land a moment late.
+   */
+  peek(actorId: string): Promise<ActorState<Machine>> {
+    return this.#enqueue(actorId, async (entry) => ({ snapshot: entry.snapshot, revision: entry.revision }))
+  }
+
+  /**
    * Runs `work` holding this actor's mailbox: the building block of a decision that spans
    * actors (actors/runtime/joint.ts). Nothing else runs on this actor meanwhile.
    */

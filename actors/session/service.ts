@@ -194,8 +194,9 @@ export class SessionService {
     const agent = this.#p.agents.get(p.agentId)
     if (agent === undefined) throw new NotFoundError(`No agent "${p.agentId.slice(0, 64)}"`, 'agent_not_found')
     const sid = p.sessionId
-    // One read of the session for the whole chat: its state is handed on, not read again.
-    let raw = (await this.host.read(sid)).snapshot
+    // One look at the session for the whole chat, handed on, not read again. The joint
+    // commit's expected revision re-checks it: a state another process moved on is decided again.
+    let raw = (await this.host.peek(sid)).snapshot
     if (raw.value === 'new') {
       if (!/^[A-Za-z0-9_-]{8,128}$/.test(sid)) throw new NotFoundError('No such session', 'session_not_found')
       raw = await this.create({ sessionId: sid, agentId: agent.id, wallet: p.wallet, model: p.model ?? 'haiku' })
