@@ -18,7 +18,30 @@ export function turnCost(model: string, usage: ModelUsage, toolCalls: number, to
 
 /** Rough upper estimate of prompt tokens (≈ 3 characters a token; images at their base64 size / 4). */
 export function estimatePromptTokens(parts: unknown[]): number {
-  return Math.ceil(JSON.stringify(parts).length / 3) + 64
+  return Math.ceil(jsonLength(parts) / 3) + 64
+}
+
+/** JSON lengths of the objects already measured: a conversation's messages are immutable and shared by every later state. */
+const measured = new WeakMap<object, number>()
+
+/**
+ * `JSON.stringify(value).length`, without building the string of the whole conversation
+ * on every turn: arrays are summed element by element, each object measured once.
+ */
+function jsonLength(value: unknown, inArray = false): number {
+  if (Array.isArray(value)) {
+    let n = 2 + Math.max(0, value.length - 1)
+    for (const item of value) n += jsonLength(item, true)
+    return n
+  }
+  if (typeof value === 'object' && value !== null) {
+    let n = measured.get(value)
+    if (n === undefined) measured.set(value, (n = JSON.stringify(value)?.length ?? 0))
+    return n
+  }
+  const text = JSON.stringify(value)
+  // Where stringify drops a value (undefined, functions), an array writes null.
+  return text === undefined ? (inArray ? 4 : 0) : text.length
 }
 
 /** The ledger breakdown of a BYOK charge; `sessionId`/`turnId` name what was paid for (a session turn, a canvas node, a reflect run). */
