@@ -6,6 +6,7 @@ import { canonicalEventJson } from '../store/hash.js'
 import type { EventStore, Position, RecordedEvent, Subscription } from '../store/types.js'
 import { signCheckpoint } from './checkpoint.js'
 import { consistencyProof, inclusionProof, leafHash, MerkleFrontier, type NodeReader } from './merkle.js'
+import { afterResponses } from '../shared/background.js'
 
 /** Streams whose events are ledger events, in the log and in GET /audit/ledger. */
 export const LEDGER_STREAM_PREFIX = 'wallet-'
@@ -169,10 +170,10 @@ export class LedgerLog {
       try {
         for await (const event of subscription) {
           this.#pending.push(event)
-          // One transaction per burst: everything the subscription yields before the next macrotask.
+          // One transaction per burst: everything the subscription yields until the responses in flight are out.
           if (!this.#flushScheduled) {
             this.#flushScheduled = true
-            setImmediate(() => this.#flush())
+            afterResponses(() => this.#flush())
           }
           if (this.#failed !== undefined) break
         }

@@ -4,6 +4,7 @@ import Database from 'better-sqlite3'
 import { decode, encode } from '../store/codec.js'
 import type { EventStore, Position, RecordedEvent, Subscription } from '../store/types.js'
 import type { Projection } from './types.js'
+import { afterResponses } from '../shared/background.js'
 
 /** Events per catch-up transaction: large enough to amortise the commit, small enough (a few ms) not to stall the loop. */
 const BATCH_SIZE = 1_000
@@ -200,9 +201,9 @@ export class ProjectionRunner {
             this.#flush()
             await new Promise((resolve) => setImmediate(resolve))
           } else if (!this.#flushScheduled) {
-            // Live (or the tail of a catch-up): everything read before the next macrotask commits together.
+            // Live (or the tail of a catch-up): everything read until the responses in flight are out commits together.
             this.#flushScheduled = true
-            setImmediate(() => this.#flush())
+            afterResponses(() => this.#flush())
           }
         }
       } catch (error) {

@@ -91,7 +91,7 @@ export function formatSseEvent(event: { type: string; data: unknown }, id?: bigi
  * in one burst (a TCP read of model deltas, parsed one microtask each) are queued first
  * and go out in one write, instead of one write and one syscall each.
  */
-export function coalescingWake(): { wait(): Promise<void>; notify(): void } {
+export function coalescingWake(): { wait(): Promise<void>; notify(): void; notifyNow(): void } {
   let wake: (() => void) | undefined
   let scheduled = false
   const fire = (): void => {
@@ -107,5 +107,7 @@ export function coalescingWake(): { wait(): Promise<void>; notify(): void } {
       scheduled = true
       setImmediate(fire)
     },
+    /** Wakes the producer in this turn: for the last event of a stream, which nothing will follow. */
+    notifyNow: fire,
   }
 }

@@ -74,11 +74,13 @@ export async function pumpSession(
   opts: { sessionId: string; turnId?: string; after?: { position: bigint; chars: number }; fromRevision?: bigint },
 ): Promise<void> {
   const queue: { event: WireEvent; id: string }[] = []
-  const { wait, notify } = coalescingWake()
+  const { wait, notify, notifyNow } = coalescingWake()
   const merger = new SessionWireMerger(
     (event, id) => {
       queue.push({ event, id })
-      notify()
+      // The turn's last event goes out at once (the merger marks itself ended right after this call).
+      if (event.type === 'done' || event.type === 'error') queueMicrotask(notifyNow)
+      else notify()
     },
     {
       ...(opts.turnId === undefined ? {} : { turnId: opts.turnId }),
