@@ -3,7 +3,8 @@
  * (test/anthropic/server.ts, in its own process; 180 characters in 45 deltas per reply):
  *
  *  - direct: the request sent straight to the stand-in (streaming, and non-streaming);
- *  - us: the whole gateway (startGateway, as main.ts runs it) over HTTP + SSE, each wallet
+ *  - us: the whole gateway (startGateway, as main.ts runs it, in a process of its own like
+ *    the other two: bench/gateway-child.ts) over HTTP + SSE, each wallet
  *    signed in for real (SIWE-style challenge + signature), its key in the vault, funded
  *    on a local anvil chain through the deposit watcher: a turn authenticates, reserves
  *    spend, records the turn, calls the model through the SDK, settles and completes;
@@ -15,26 +16,25 @@
  *
  * Reported: added p50/p99 per turn over its direct counterpart (sequential turns,
  * contenders interleaved turn by turn so machine load hits them alike), turns/s with 64
- * concurrent sessions, a session's turns 251–300 against its first ten, and a CPU profile
+ * concurrent sessions, a session's turns 251–300 against its first ten (each against a direct
+ * call carrying the same conversation), and a CPU profile
  * of our turns: main-thread CPU per turn and the Anthropic SDK's share of it.
  *
  *   npx tsx bench/chat.bench.ts
  *   BENCH_CHAT_SEQ=200 (sequential turns per contender)  BENCH_CHAT_SESSIONS=64
  *   BENCH_CHAT_SECONDS=3 (per concurrent row)  BENCH_CHAT_LONG=300 (turns in the long session)
+ *   BENCH_CHAT_PROFILE_FILE=/tmp/chat.cpuprofile (also writes the profile, for DevTools)
  */
 import { spawn, type ChildProcess } from 'node:child_process'
-import { mkdtempSync, rmSync } from 'node:fs'
-import { Session } from 'node:inspector/promises'
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { generatePrivateKey, privateKeyToAccount } from 'viem/accounts'
-import { loadConfig } from '../config.js'
-import { startGateway } from '../gateway.js'
 import { chainGatewayEnv, startChainTestEnv } from '../test/chain/env.js'
 import { signIn } from '../test/gateway.js'
-import { createLogger } from '../transport/logger.js'
 import { fmt, table } from './lib.js'
+import { STAND_IN_REPLY } from './stand-in.js'
 
 const SEQ = Number(process.env.BENCH_CHAT_SEQ ?? 200)
 const SESSIONS = Number(process.env.BENCH_CHAT_SESSIONS ?? 64)
@@ -52,7 +52,7 @@ const signed = (n: number, digits = 2) => `${n >= 0 ? '+' : '−'}${fmt(Math.abs
 
 /** Starts a child process and resolves with the first match of `ready` in its output. */
 function startChild(args: string[], ready: RegExp, env: Record<string, string> = {}): Promise<{ child: ChildProcess; match: RegExpExecArray; output: () => string }> {
-  const child = spawn(process.execPath, args, { cwd: REPO, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] })
+  const child = spawn(process.execPath, args, { cwd: REPO, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe', 'ipc'] })
   let out = ''
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`${args.join(' ')} did not start:\n${out}`)), 60_000)
@@ -95,21 +95,25 @@ async function main(): Promise<void> {
   const portkey = await startChild(['node_modules/@portkey-ai/gateway/build/start-server.js', `--port=${portkeyPort}`, '--headless'], /Ready for connections/)
   const portkeyUrl = `http://127.0.0.1:${portkeyPort}`
   const chain = await startChainTestEnv()
-  const gateway = await startGateway(
-    loadConfig({
-      HOST: '127.0.0.1',
-      PORT: '0',
-      DATA_DIR: dir,
-      LOG_LEVEL: 'warn',
-      WORKER_THREADS: '1',
-      ANTHROPIC_BASE_URL: standInUrl,
-      ...chainGatewayEnv(chain),
-      // One client address signs in every bench wallet and sends every turn: rate limits off (a throughput bench, not an abuse test).
-      RATE_LIMIT_CLIENT_PER_S: '0',
-      RATE_LIMIT_WALLET_PER_S: '0',
-    }),
-    { logger: createLogger('warn') },
-  )
+  const gatewayChild = await startChild(['--import', 'tsx', 'bench/gateway-child.ts'], /listening (http:\/\/[\d.:]+)/, {
+    HOST: '127.0.0.1',
+    PORT: '0',
+    DATA_DIR: dir,
+    LOG_LEVEL: 'warn',
+    WORKER_THREADS: '1',
+    ANTHROPIC_BASE_URL: standInUrl,
+    ...chainGatewayEnv(chain),
+    // One client address signs in every bench wallet and sends every turn: rate limits off (a throughput bench, not an abuse test).
+    RATE_LIMIT_CLIENT_PER_S: '0',
+    RATE_LIMIT_WALLET_PER_S: '0',
+  })
+  const gateway = { url: gatewayChild.match[1] as string }
+  /** One request over the child's IPC channel and its answer. */
+  const ask = <T>(message: object) =>
+    new Promise<T>((resolve) => {
+      gatewayChild.child.once('message', (m) => resolve(m as T))
+      gatewayChild.child.send(message)
+    })
 
   // Wallets: real sign-in, the key in the vault, USDC minted to the deposit address and credited by the watcher.
   const wallets = await Promise.all(
@@ -208,30 +212,41 @@ async function main(): Promise<void> {
   const perS: Partial<Record<Name, number>> = {}
   for (const name of ['directStream', 'us', 'directJson', 'portkey'] as const) perS[name] = await concurrent(name)
 
-  // History: one fresh session, LONG turns, each paired with a direct turn in the same round.
+  // History: one fresh session, LONG turns, each paired with a direct turn in the same round
+  // that carries the same conversation (a model needs the whole of it on every turn, through
+  // us or not): what is compared is what we add, at the 10th turn and at the 300th.
   const longSession = { w: wallets[SESSIONS]!, sid: await newSession(wallets[SESSIONS]!) }
-  sessions.push(longSession)
+  const conversation: { role: 'user' | 'assistant'; content: string }[] = []
   const added: number[] = []
   for (let k = 0; k < LONG; k++) {
-    const ours = await contenders.us(sessions.length - 1)
-    added.push(ours - (await contenders.directStream()))
+    const message = `hello ${counter++}`
+    const ours = await timed(
+      () => fetch(`${gateway.url}/agents/assistant/sessions/${longSession.sid}/chat`, { method: 'POST', headers: longSession.w.headers, body: JSON.stringify({ message }) }),
+      (t) => t.includes('"type":"done"'),
+    )
+    conversation.push({ role: 'user', content: message })
+    const direct = await timed(
+      () =>
+        fetch(`${standInUrl}/v1/messages`, {
+          method: 'POST',
+          headers: anthropicHeaders,
+          body: JSON.stringify({ model: 'claude-haiku-4-5', max_tokens: 4096, stream: true, messages: conversation }),
+        }),
+      (t) => t.includes('message_stop'),
+    )
+    conversation.push({ role: 'assistant', content: STAND_IN_REPLY })
+    added.push(ours - direct)
   }
   const firstTen = median(added.slice(0, 10))
   const lastFifty = median(added.slice(-50))
 
-  // Profile: our sequential turns, main thread (the gateway and this bench's client share it).
+  // Profile: our sequential turns, the gateway process's main thread.
   const PROFILED = Math.max(50, Math.floor(SEQ / 2))
-  const cpuBefore = process.cpuUsage()
-  const inspector = new Session()
-  inspector.connect()
-  await inspector.post('Profiler.enable')
-  await inspector.post('Profiler.setSamplingInterval', { interval: 100 })
-  await inspector.post('Profiler.start')
+  await ask({ profile: 'start' })
   for (let k = 0; k < PROFILED; k++) await contenders.us(k % SESSIONS)
-  const { profile } = await inspector.post('Profiler.stop')
-  inspector.disconnect()
-  const cpuUsed = process.cpuUsage(cpuBefore)
+  const { profile, cpuUs } = await ask<{ profile: Parameters<typeof profileShares>[0]; cpuUs: number }>({ profile: 'stop' })
   const cpu = profileShares(profile)
+  if (process.env.BENCH_CHAT_PROFILE_FILE !== undefined) writeFileSync(process.env.BENCH_CHAT_PROFILE_FILE, JSON.stringify(profile))
 
   const d = seq.directStream
   const u = seq.us
@@ -256,14 +271,15 @@ async function main(): Promise<void> {
   console.log(
     `History: added p50 in a session's turns 1–10: ${signed(firstTen)} ms; turns ${LONG - 49}–${LONG}: ${signed(lastFifty)} ms (${signed(lastFifty - firstTen)} ms, ${signed((100 * (lastFifty - firstTen)) / Math.max(firstTen, 1e-9), 0)} %)`,
   )
-  const processUsPerTurn = (cpuUsed.user + cpuUsed.system) / PROFILED
+  const processUsPerTurn = cpuUs / PROFILED
   console.log(
-    `Profile of ${PROFILED} sequential turns through us: process CPU ${fmt(processUsPerTurn, 0)} µs per turn (all threads: gateway, its writer worker, this bench's client); ` +
-      `of the main thread's busy samples the Anthropic SDK's stacks hold ${fmt(100 * cpu.sdkShare, 1)} % (≈ ${fmt(cpu.sdkShare * processUsPerTurn, 0)} µs per turn), ` +
+    `Profile of ${PROFILED} sequential turns through us: gateway process CPU ${fmt(processUsPerTurn, 0)} µs per turn (all its threads: main, writer worker, pool), ` +
+      `main thread busy ${fmt(cpu.busyUs / PROFILED, 0)} µs per turn; of that the Anthropic SDK's stacks hold ${fmt(100 * cpu.sdkShare, 1)} % (≈ ${fmt((cpu.sdkShare * cpu.busyUs) / PROFILED, 0)} µs per turn), ` +
       `SQLite ${fmt(100 * cpu.sqliteShare, 1)} %, GC ${fmt(100 * cpu.gcShare, 1)} %`,
   )
 
-  await gateway.close()
+  gatewayChild.child.disconnect()
+  await new Promise((resolve) => gatewayChild.child.once('exit', resolve))
   await chain.stop()
   standIn.child.kill('SIGTERM')
   portkey.child.kill('SIGTERM')
@@ -309,7 +325,7 @@ function profileShares(profile: { nodes: ProfileNode[]; samples?: number[] | und
     if (within(id, (n) => n.callFrame.url.includes('/@anthropic-ai/sdk/'))) sdk += us
     if (within(id, (n) => n.callFrame.url.includes('/better-sqlite3/') || /sqlite-event-store/.test(n.callFrame.url))) sqlite += us
   }
-  return { sdkShare: sdk / busy, sqliteShare: sqlite / busy, gcShare: gc / busy }
+  return { busyUs: busy, sdkShare: sdk / busy, sqliteShare: sqlite / busy, gcShare: gc / busy }
 }
 
 await main()
