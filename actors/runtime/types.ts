@@ -1,4 +1,4 @@
-import type { AnyStateMachine, SnapshotFrom } from 'xstate'
+import type { AnyStateMachine, SnapshotFrom, StateMachine } from 'xstate'
 import type { DomainError } from '../../shared/errors.js'
 import type { EventMetadata, RecordedEvent, StreamRevision } from '../../store/types.js'
 
@@ -31,6 +31,17 @@ export interface EffectContext<Command, Snapshot = unknown> {
 }
 
 export type EffectHandler<Command, Snapshot = unknown> = (action: EffectCall, ctx: EffectContext<Command, Snapshot>) => void | Promise<void>
+
+/** The machine's named actions and their params, as `setup({ actions })` declared them. */
+export type EffectParamsOf<Machine> =
+  Machine extends StateMachine<infer _C, infer _E, infer _Ch, infer _Ac, infer Action, infer _G, infer _D, infer _S, infer _T, infer _I, infer _O, infer _Em, infer _Me, infer _Sc, infer _Tm>
+    ? { [Type in Action['type']]: Extract<Action, { type: Type }>['params'] }
+    : never
+
+/** One handler per effect the machine names, each typed with that action's params. */
+export type EffectsOf<Machine extends AnyStateMachine, Command> = {
+  [Type in keyof EffectParamsOf<Machine>]: (params: EffectParamsOf<Machine>[Type], ctx: EffectContext<Command, SnapshotFrom<Machine>>) => Promise<void>
+}
 
 /**
  * One aggregate kind: its stream category, machine and pure decider. Effects are bound
