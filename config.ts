@@ -90,6 +90,8 @@ export const configSchema = z.object({
   WITHDRAWAL_PER_HOUR: int(1).default(5),
 
   ANTHROPIC_BASE_URL: z.string().url().optional(),
+  /** The Anthropic SDK's OpenTelemetry spans, for an operator who runs an OpenTelemetry SDK in the process. */
+  ANTHROPIC_OPEN_TELEMETRY: bool.default(false),
   MCP_GATEWAY_URL: z.string().url().optional(),
   MCP_SIGNING_KEY: z.string().optional(),
   OPERATOR_PRIVATE_KEY: privateKey.optional(),

@@ -3,7 +3,7 @@ import { mkdir, readFile, rename, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import type { Logger } from 'pino'
 import type { Config } from './config.js'
-import { createModelCaller } from './connectors/anthropic/call-model.js'
+import { createModelCaller, modelCallerOptions } from './connectors/anthropic/call-model.js'
 import type { McpExecutor } from './connectors/mcp/executor.js'
 import { formatUsd } from './transport/session-wire.js'
 import { resolveModel } from './pricing/price-table.js'
@@ -20,7 +20,7 @@ import { CanvasService, type CanvasPlanningPool } from './actors/canvas/service.
 import { createTeamRunner } from './actors/canvas/team.js'
 
 export interface CreateCanvasParameters {
-  config: Pick<Config, 'ANTHROPIC_BASE_URL' | 'RESERVATION_TTL_MS' | 'CANVAS_MAX_PARALLEL' | 'CANVAS_NODE_TIMEOUT_MS' | 'CANVAS_TEAM_MODE'> & { GITHUB_TOKEN?: string | undefined }
+  config: Pick<Config, 'ANTHROPIC_BASE_URL' | 'ANTHROPIC_OPEN_TELEMETRY' | 'RESERVATION_TTL_MS' | 'CANVAS_MAX_PARALLEL' | 'CANVAS_NODE_TIMEOUT_MS' | 'CANVAS_TEAM_MODE'> & { GITHUB_TOKEN?: string | undefined }
   dataDir: string
   store: EventStore
   snapshots?: SnapshotStore
@@ -48,7 +48,7 @@ export interface Canvas {
 /** Builds canvas runs (actor, node effects, read models) from config and the shared adapters. */
 export function createCanvas(p: CreateCanvasParameters): Canvas {
   const ledger = walletSessionLedger(p.wallets, availableBalance, p.config.RESERVATION_TTL_MS)
-  const callModel = createModelCaller(p.config.ANTHROPIC_BASE_URL === undefined ? {} : { baseURL: p.config.ANTHROPIC_BASE_URL })
+  const callModel = createModelCaller(modelCallerOptions(p.config))
   const artifactsDir = join(p.dataDir, 'canvas-artifacts')
 
   const modelCall: CanvasModelCall = async (c) => {

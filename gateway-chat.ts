@@ -2,7 +2,7 @@ import type { Logger } from 'pino'
 import type { Config } from './config.js'
 import { createPublicClient, http, type LocalAccount } from 'viem'
 import { DEFAULT_AGENTS_DIR, loadAgents, type AgentRegistry } from './agents/load-agents.js'
-import { createModelCaller } from './connectors/anthropic/call-model.js'
+import { createModelCaller, modelCallerOptions } from './connectors/anthropic/call-model.js'
 import type { DelegationKey } from './connectors/mcp/delegated-token.js'
 import { createMcpExecutor, type McpExecutor } from './connectors/mcp/executor.js'
 import { createX402Payer } from './connectors/mcp/x402.js'
@@ -19,7 +19,7 @@ import { SessionService, type SessionServiceParameters } from './actors/session/
 export interface CreateChatParameters {
   config: Pick<
     Config,
-    'ANTHROPIC_BASE_URL' | 'MCP_GATEWAY_URL' | 'MCP_AUDIENCE' | 'OPERATOR_PRIVATE_KEY' | 'CHAIN_ID' | 'CHAIN_RPC_URL' | 'USDC_ADDRESS' | 'X402_MAX_PER_CALL' | 'CHAT_DEDUPE_WINDOW_MS' | 'AGENTS_DIRS' | 'RESERVATION_TTL_MS'
+    'ANTHROPIC_BASE_URL' | 'ANTHROPIC_OPEN_TELEMETRY' | 'MCP_GATEWAY_URL' | 'MCP_AUDIENCE' | 'OPERATOR_PRIVATE_KEY' | 'CHAIN_ID' | 'CHAIN_RPC_URL' | 'USDC_ADDRESS' | 'X402_MAX_PER_CALL' | 'CHAT_DEDUPE_WINDOW_MS' | 'AGENTS_DIRS' | 'RESERVATION_TTL_MS'
   >
   store: EventStore
   snapshots?: SnapshotStore
@@ -89,7 +89,7 @@ export async function createChat(p: CreateChatParameters): Promise<Chat> {
     store: p.store,
     ...(p.snapshots === undefined ? {} : { snapshots: p.snapshots }),
     agents,
-    callModel: createModelCaller(p.config.ANTHROPIC_BASE_URL === undefined ? {} : { baseURL: p.config.ANTHROPIC_BASE_URL }),
+    callModel: createModelCaller(modelCallerOptions(p.config)),
     ...(mcp === undefined ? {} : { mcp }),
     ledger,
     getProviderKey,

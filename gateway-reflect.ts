@@ -2,7 +2,7 @@ import { join } from 'node:path'
 import type { Logger } from 'pino'
 import type { Config } from './config.js'
 import type { ModelMessage } from './connectors/anthropic/call-model.js'
-import { createModelCaller } from './connectors/anthropic/call-model.js'
+import { createModelCaller, modelCallerOptions } from './connectors/anthropic/call-model.js'
 import { ProjectionRunner } from './projections/runner.js'
 import { runningReflectProjection, selfImprovementSettingsProjection, type ImprovementSettingsRow, type RunningReflectRow } from './projections/self-improvement-settings.js'
 import type { EventStore, RecordedEvent, SnapshotStore } from './store/types.js'
@@ -12,7 +12,7 @@ import { ReflectScheduler } from './actors/reflect/scheduler.js'
 import { ReflectService } from './actors/reflect/service.js'
 
 export interface CreateReflectParameters {
-  config: Pick<Config, 'ANTHROPIC_BASE_URL' | 'RESERVATION_TTL_MS' | 'REFLECT_MODEL' | 'REFLECT_MAX_SKILLS_PER_RUN' | 'REFLECT_MAX_SESSIONS_PER_RUN' | 'REFLECT_IDLE_MS' | 'REFLECT_TICK_MS'>
+  config: Pick<Config, 'ANTHROPIC_BASE_URL' | 'ANTHROPIC_OPEN_TELEMETRY' | 'RESERVATION_TTL_MS' | 'REFLECT_MODEL' | 'REFLECT_MAX_SKILLS_PER_RUN' | 'REFLECT_MAX_SESSIONS_PER_RUN' | 'REFLECT_IDLE_MS' | 'REFLECT_TICK_MS'>
   store: EventStore
   snapshots?: SnapshotStore
   dataDir: string
@@ -44,7 +44,7 @@ export function createReflect(p: CreateReflectParameters): Reflect {
     store: p.store,
     ...(p.snapshots === undefined ? {} : { snapshots: p.snapshots }),
     ledger: walletSessionLedger(p.wallets, availableBalance, p.config.RESERVATION_TTL_MS),
-    callModel: createModelCaller(p.config.ANTHROPIC_BASE_URL === undefined ? {} : { baseURL: p.config.ANTHROPIC_BASE_URL }),
+    callModel: createModelCaller(modelCallerOptions(p.config)),
     getProviderKey: (a, provider) => p.vault.getProviderKey(a, provider),
     settings,
     model: p.config.REFLECT_MODEL,

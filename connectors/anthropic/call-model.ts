@@ -10,6 +10,7 @@ import type {
   ModelUsage,
 } from '../../actors/billing/model-port.js'
 import { LruMap } from '../../shared/lru.js'
+import { undiciFetch } from './undici-fetch.js'
 import { ProviderAuthError, ProviderOverloadedError, ProviderRequestError, ProviderUnavailableError } from './errors.js'
 
 // The port is the domain's (actors/billing/model-port.ts); this connector implements it.
@@ -31,9 +32,20 @@ export interface ModelCallerOptions {
   timeoutMs?: number
   /** SDK clients kept, one per provider key, least recently used dropped first (default 256). */
   clientCacheSize?: number
+  /**
+   * ANTHROPIC_OPEN_TELEMETRY: the SDK's OpenTelemetry spans (default off: the gateway
+   * registers no tracer, so they would only cost ~0.1 ms of CPU per call; an operator who
+   * runs an OpenTelemetry SDK in the process turns them on).
+   */
+  openTelemetry?: boolean
 }
 
 const PROVIDER = 'Anthropic'
+
+/** The options the gateway's configuration gives (ANTHROPIC_BASE_URL, ANTHROPIC_OPEN_TELEMETRY). */
+export function modelCallerOptions(config: { ANTHROPIC_BASE_URL?: string | undefined; ANTHROPIC_OPEN_TELEMETRY?: boolean | undefined }): ModelCallerOptions {
+  return { ...(config.ANTHROPIC_BASE_URL === undefined ? {} : { baseURL: config.ANTHROPIC_BASE_URL }), openTelemetry: config.ANTHROPIC_OPEN_TELEMETRY === true }
+}
 
 function defaultSleep(ms: number, signal?: AbortSignal): Promise<void> {
   return new Promise((resolve) => {
@@ -56,12 +68,16 @@ export function createModelCaller(options: ModelCallerOptions = {}): CallModel {
   // what lets the next turn skip the TCP handshake. Keyed by the key itself, in memory only
   // (the client holds the key anyway); bounded so keys of idle wallets are let go.
   const clients = new LruMap<string, Anthropic>(options.clientCacheSize ?? 256)
+  // One connection pool for every key's client.
+  const fetch = undiciFetch()
   const clientFor = (apiKey: string): Anthropic => {
     let client = clients.get(apiKey)
     if (client === undefined) {
       client = new Anthropic({
         apiKey,
         maxRetries: 0,
+        fetch,
+        ...(options.openTelemetry === true ? {} : { openTelemetry: false }),
         ...(options.baseURL === undefined ? {} : { baseURL: options.baseURL }),
         ...(options.timeoutMs === undefined ? {} : { timeout: options.timeoutMs }),
       })

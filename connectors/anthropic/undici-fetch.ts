@@ -1,0 +1,40 @@
+import { Readable } from 'node:stream'
+import { Agent, request, type Dispatcher } from 'undici'
+
+/** Statuses whose response has no body (a Response with one would throw). */
+const NULL_BODY = new Set([101, 103, 204, 205, 304])
+
+/**
+ * A `fetch` for the Anthropic SDK over undici's `request`: the same HTTP client as Node's
+ * own fetch, without the WHATWG Request, request Headers and request-body stream that fetch
+ * builds per call. Profiled on the chat path, a streamed call costs ~25 % less CPU this way
+ * (bench/chat.bench.ts). The SDK sends JSON strings; any other body goes to global fetch.
+ * The response is a standard Response (its body a web stream over undici's), so the SDK's
+ * status, header, error and SSE handling see exactly what fetch would give them.
+ */
+export function undiciFetch(dispatcher: Dispatcher = new Agent()): typeof fetch {
+  return async (input, init) => {
+    const body = init?.body
+    if (body !== undefined && body !== null && typeof body !== 'string') return fetch(input, init)
+    const url = typeof input === 'string' ? input : input instanceof URL ? input.href : input.url
+    const headers: Record<string, string> = {}
+    new Headers(init?.headers).forEach((value, name) => (headers[name] = value))
+    const r = await request(url, {
+      method: (init?.method ?? 'GET') as Dispatcher.HttpMethod,
+      headers,
+      ...(body === undefined || body === null ? {} : { body }),
+      ...(init?.signal === undefined || init.signal === null ? {} : { signal: init.signal }),
+      dispatcher,
+    })
+    const responseHeaders = new Headers()
+    for (const [name, value] of Object.entries(r.headers)) {
+      if (Array.isArray(value)) for (const v of value) responseHeaders.append(name, v)
+      else if (value !== undefined) responseHeaders.append(name, value)
+    }
+    if (NULL_BODY.has(r.statusCode)) {
+      r.body.resume()
+      return new Response(null, { status: r.statusCode, headers: responseHeaders })
+    }
+    return new Response(Readable.toWeb(r.body) as ReadableStream<Uint8Array>, { status: r.statusCode, headers: responseHeaders })
+  }
+}
