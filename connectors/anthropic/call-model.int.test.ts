@@ -1,3 +1,5 @@
+import { createServer } from 'node:http'
+import type { AddressInfo } from 'node:net'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import { startAnthropicFixture, textTurn, toolTurn, type AnthropicFixture } from '../../test/anthropic/server.js'
 import { createModelCaller } from './call-model.js'
@@ -93,5 +95,27 @@ describe('callModel against the local Anthropic server', () => {
     expect(err.code).toBe('provider_error')
     expect(err.message).toMatch(/model: not found/)
     expect(err.message).not.toMatch(RETRY_WORDS)
+  })
+
+  it('does not take a stream cut before message_stop for a whole reply', async () => {
+    // The provider sends the start of a reply and closes the connection cleanly.
+    const cut = createServer((_req, res) => {
+      res.writeHead(200, { 'content-type': 'text/event-stream' })
+      res.end(
+        'event: message_start\ndata: {"type":"message_start","message":{"id":"m","type":"message","role":"assistant","model":"claude-haiku-4-5","content":[],"stop_reason":null,"stop_sequence":null,"usage":{"input_tokens":3,"output_tokens":1}}}\n\n' +
+          'event: content_block_start\ndata: {"type":"content_block_start","index":0,"content_block":{"type":"text","text":""}}\n\n' +
+          'event: content_block_delta\ndata: {"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"Half a"}}\n\n',
+      )
+    })
+    await new Promise<void>((r) => cut.listen(0, '127.0.0.1', r))
+    try {
+      const seen: string[] = []
+      const err = await createModelCaller({ baseURL: `http://127.0.0.1:${(cut.address() as AddressInfo).port}`, sleep: async () => undefined })({ ...base, onText: (d) => seen.push(d) }).catch((e) => e)
+      expect(seen).toEqual(['Half a'])
+      // Text reached the user, so it is not retried (that would repeat it): reported as unavailable.
+      expect(err.code).toBe('provider_unavailable')
+    } finally {
+      await new Promise((r) => cut.close(r))
+    }
   })
 })
