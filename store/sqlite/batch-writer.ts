@@ -36,6 +36,23 @@ CREATE TABLE IF NOT EXISTS snapshots (
 /** Opens (creating) the file with the store's pragmas and schema; integers read as bigint. */
 export function openDatabase(file: string, busyTimeoutMs: number): Database.Database {
   mkdirSync(dirname(file), { recursive: true })
+  const deadline = Date.now() + busyTimeoutMs
+  for (;;) {
+    try {
+      return openOnce(file, busyTimeoutMs)
+    } catch (error) {
+      // Processes opening one new file at once: switching it to WAL or creating the schema
+      // can answer SQLITE_BUSY at once, without the busy handler (SQLite's deadlock
+      // avoidance). Seen as a failed start of the second gateway in a two-process test.
+      const code = (error as { code?: unknown }).code
+      const busy = typeof code === 'string' && (code.startsWith('SQLITE_BUSY') || code.startsWith('SQLITE_LOCKED'))
+      if (!busy || Date.now() >= deadline) throw error
+      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 10)
+    }
+  }
+}
+
+function openOnce(file: string, busyTimeoutMs: number): Database.Database {
   const db = new Database(file)
   try {
     db.defaultSafeIntegers(true)

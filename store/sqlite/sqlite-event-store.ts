@@ -120,7 +120,7 @@ export class SqliteEventStore implements EventStore {
     try {
       this.#db = openDatabase(options.file, busyTimeoutMs)
     } catch (error) {
-      throw new StoreUnavailableError(`Cannot open the SQLite event store at ${options.file}`, error)
+      throw new StoreUnavailableError(`Cannot open the SQLite event store at ${options.file}: ${error instanceof Error ? error.message : String(error)}`, error)
     }
     const db = this.#db
     const columns = 'position, id, stream_id, revision, type, data, metadata, recorded_at, prev_hash, hash'
