@@ -1,0 +1,74 @@
+/**
+ * One streamed model call, the gateway's way against the SDK's default way, in one process
+ * against the local Anthropic stand-in (bench/stand-in.ts, its own process):
+ *
+ *  - baseline: `new Anthropic()` as its README shows it: `messages.stream()` with the
+ *    MessageStream helper, Node's global fetch, OpenTelemetry spans on (the default);
+ *  - ours: `createModelCaller` (connectors/anthropic/call-model.ts): the raw event stream
+ *    folded by message-fold.ts, undici.request underneath, spans off.
+ *
+ * Reported: p50 ms per call and process CPU µs per call, rounds interleaved so machine
+ * load hits both alike, and their ratio.
+ *
+ *   npx tsx bench/model-call.bench.ts        BENCH_MODEL_CALLS=300 (per round)  BENCH_MODEL_ROUNDS=8
+ */
+import { spawn } from 'node:child_process'
+import Anthropic from '@anthropic-ai/sdk'
+import { createModelCaller } from '../connectors/anthropic/call-model.js'
+import { fmt, table } from './lib.js'
+
+const CALLS = Number(process.env.BENCH_MODEL_CALLS ?? 300)
+const ROUNDS = Number(process.env.BENCH_MODEL_ROUNDS ?? 8)
+const KEY = 'sk-ant-bench-key'
+
+const standIn = spawn(process.execPath, ['--import', 'tsx', new URL('./stand-in.ts', import.meta.url).pathname], { stdio: ['ignore', 'pipe', 'inherit'] })
+const url = await new Promise<string>((resolve) =>
+  standIn.stdout!.on('data', (d: Buffer) => {
+    const m = /listening (\S+)/.exec(d.toString())
+    if (m !== null) resolve(m[1]!)
+  }),
+)
+const messages = [{ role: 'user' as const, content: 'hi' }]
+const sdk = new Anthropic({ apiKey: KEY, baseURL: url, maxRetries: 0 })
+const ours = createModelCaller({ baseURL: url })
+
+const contenders = {
+  'SDK default (messages.stream, global fetch, spans on)': async () => {
+    const s = sdk.messages.stream({ model: 'claude-haiku-4-5', max_tokens: 100, messages })
+    let text = ''
+    s.on('text', (t) => (text += t))
+    await s.finalMessage()
+    return text
+  },
+  'ours (createModelCaller)': async () => {
+    let text = ''
+    await ours({ apiKey: KEY, model: 'claude-haiku-4-5', maxTokens: 100, messages, onText: (t) => (text += t) })
+    return text
+  },
+}
+type Name = keyof typeof contenders
+const names = Object.keys(contenders) as Name[]
+for (const name of names) for (let i = 0; i < 100; i++) if ((await contenders[name]()).length === 0) throw new Error(`${name}: no text`)
+
+const ms: Record<string, number[]> = {}
+const cpuUs: Record<string, number> = {}
+for (let round = 0; round < ROUNDS; round++) {
+  for (const name of names) {
+    const times: number[] = (ms[name] ??= [])
+    const c0 = process.cpuUsage()
+    for (let i = 0; i < CALLS; i++) {
+      const t0 = performance.now()
+      await contenders[name]()
+      times.push(performance.now() - t0)
+    }
+    const used = process.cpuUsage(c0)
+    cpuUs[name] = (cpuUs[name] ?? 0) + (used.user + used.system) / (CALLS * ROUNDS)
+  }
+}
+const p50 = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!
+const [base, us] = names
+console.log(`\nOne streamed call (180 characters in 45 deltas), ${ROUNDS} interleaved rounds of ${CALLS}\n`)
+console.log(table(['contender', 'p50 ms', 'CPU µs per call'], names.map((n) => [n, fmt(p50(ms[n]!), 3), fmt(cpuUs[n]!, 0)])))
+console.log(`\nOurs / SDK default: p50 ${fmt(p50(ms[us!]!) / p50(ms[base!]!), 2)}×, CPU ${fmt(cpuUs[us!]! / cpuUs[base!]!, 2)}×`)
+standIn.kill('SIGTERM')
+process.exit(0)
