@@ -23,7 +23,8 @@
  *   npx tsx bench/chat.bench.ts
  *   BENCH_CHAT_SEQ=200 (sequential turns per contender)  BENCH_CHAT_SESSIONS=64
  *   BENCH_CHAT_SECONDS=3 (per concurrent row)  BENCH_CHAT_LONG=300 (turns in the long session)
- *   BENCH_CHAT_PROFILE_FILE=/tmp/chat.cpuprofile (also writes the profile, for DevTools)
+ *   BENCH_CHAT_PROFILE_FILE=/tmp/chat.cpuprofile (also writes the profiles, for DevTools: the
+ *   sequential one there, the concurrent one beside it as chat-concurrent.cpuprofile)
  */
 import { spawn, type ChildProcess } from 'node:child_process'
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
@@ -195,7 +196,7 @@ async function main(): Promise<void> {
   for (let k = 0; k < SEQ; k++) for (const name of Object.keys(contenders) as Name[]) seq[name].push(await contenders[name](k))
 
   // Concurrent: SESSIONS sessions, each sending turns back to back for SECONDS.
-  const concurrent = async (name: Name): Promise<number> => {
+  const concurrent = async (name: Name): Promise<{ perS: number; done: number }> => {
     let done = 0
     const until = performance.now() + SECONDS * 1000
     const t0 = performance.now()
@@ -207,10 +208,10 @@ async function main(): Promise<void> {
         }
       }),
     )
-    return (done / (performance.now() - t0)) * 1000
+    return { perS: (done / (performance.now() - t0)) * 1000, done }
   }
   const perS: Partial<Record<Name, number>> = {}
-  for (const name of ['directStream', 'us', 'directJson', 'portkey'] as const) perS[name] = await concurrent(name)
+  for (const name of ['directStream', 'us', 'directJson', 'portkey'] as const) perS[name] = (await concurrent(name)).perS
 
   // History: one fresh session, LONG turns, each paired with a direct turn in the same round
   // that carries the same conversation (a model needs the whole of it on every turn, through
@@ -240,13 +241,24 @@ async function main(): Promise<void> {
   const firstTen = median(added.slice(0, 10))
   const lastFifty = median(added.slice(-50))
 
-  // Profile: our sequential turns, the gateway process's main thread.
+  // Profiles of the gateway process: our sequential turns, then our turns under the
+  // concurrent load (where the main thread saturates and its shares decide the ceiling).
+  const profiled = async (run: () => Promise<number>) => {
+    await ask({ profile: 'start' })
+    const turns = await run()
+    const { profile, cpuUs } = await ask<{ profile: Parameters<typeof profileShares>[0]; cpuUs: number }>({ profile: 'stop' })
+    return { turns, cpuUs, profile, shares: profileShares(profile) }
+  }
   const PROFILED = Math.max(50, Math.floor(SEQ / 2))
-  await ask({ profile: 'start' })
-  for (let k = 0; k < PROFILED; k++) await contenders.us(k % SESSIONS)
-  const { profile, cpuUs } = await ask<{ profile: Parameters<typeof profileShares>[0]; cpuUs: number }>({ profile: 'stop' })
-  const cpu = profileShares(profile)
-  if (process.env.BENCH_CHAT_PROFILE_FILE !== undefined) writeFileSync(process.env.BENCH_CHAT_PROFILE_FILE, JSON.stringify(profile))
+  const sequentialProfile = await profiled(async () => {
+    for (let k = 0; k < PROFILED; k++) await contenders.us(k % SESSIONS)
+    return PROFILED
+  })
+  const concurrentProfile = await profiled(async () => (await concurrent('us')).done)
+  if (process.env.BENCH_CHAT_PROFILE_FILE !== undefined) {
+    writeFileSync(process.env.BENCH_CHAT_PROFILE_FILE, JSON.stringify(sequentialProfile.profile))
+    writeFileSync(process.env.BENCH_CHAT_PROFILE_FILE.replace(/(\.cpuprofile)?$/, '-concurrent.cpuprofile'), JSON.stringify(concurrentProfile.profile))
+  }
 
   const d = seq.directStream
   const u = seq.us
@@ -271,12 +283,17 @@ async function main(): Promise<void> {
   console.log(
     `History: added p50 in a session's turns 1–10: ${signed(firstTen)} ms; turns ${LONG - 49}–${LONG}: ${signed(lastFifty)} ms (${signed(lastFifty - firstTen)} ms, ${signed((100 * (lastFifty - firstTen)) / Math.max(firstTen, 1e-9), 0)} %)`,
   )
-  const processUsPerTurn = cpuUs / PROFILED
-  console.log(
-    `Profile of ${PROFILED} sequential turns through us: gateway process CPU ${fmt(processUsPerTurn, 0)} µs per turn (all its threads: main, writer worker, pool), ` +
-      `main thread busy ${fmt(cpu.busyUs / PROFILED, 0)} µs per turn; of that the Anthropic SDK's stacks hold ${fmt(100 * cpu.sdkShare, 1)} % (≈ ${fmt((cpu.sdkShare * cpu.busyUs) / PROFILED, 0)} µs per turn), ` +
-      `SQLite ${fmt(100 * cpu.sqliteShare, 1)} %, GC ${fmt(100 * cpu.gcShare, 1)} %`,
-  )
+  for (const [label, p] of [
+    [`${PROFILED} sequential turns`, sequentialProfile],
+    [`${fmt(concurrentProfile.turns)} turns of ${SESSIONS} concurrent sessions`, concurrentProfile],
+  ] as const) {
+    const perTurn = (us: number) => fmt(us / p.turns, 0)
+    console.log(
+      `Profile of ${label} through us: gateway process CPU ${perTurn(p.cpuUs)} µs per turn (all its threads: main, writer worker, pool), ` +
+        `main thread busy ${perTurn(p.shares.busyUs)} µs per turn; of that the Anthropic SDK's stacks hold ${fmt(100 * p.shares.sdkShare, 1)} % (≈ ${perTurn(p.shares.sdkShare * p.shares.busyUs)} µs per turn; with undici's own stacks, its HTTP client, ${fmt(100 * p.shares.sdkOrUndiciShare, 1)} %, ≈ ${perTurn(p.shares.sdkOrUndiciShare * p.shares.busyUs)} µs), ` +
+        `SQLite ${fmt(100 * p.shares.sqliteShare, 1)} %, GC ${fmt(100 * p.shares.gcShare, 1)} %`,
+    )
+  }
 
   gatewayChild.child.disconnect()
   await new Promise((resolve) => gatewayChild.child.once('exit', resolve))
@@ -296,7 +313,8 @@ interface ProfileNode {
  * Shares of the main thread's busy samples whose stacks pass through the SDK or SQLite.
  * Samples are wall-clock, so absolute times come from process.cpuUsage instead. Async
  * continuations (undici's socket reads for the SDK's request) carry no SDK frame: the
- * SDK's share is a lower bound.
+ * SDK's share is a lower bound, and the share with undici's stacks counted too is given
+ * beside it (undici also serves nothing else in the gateway's chat path).
  */
 function profileShares(profile: { nodes: ProfileNode[]; samples?: number[] | undefined; timeDeltas?: number[] | undefined }) {
   const parent = new Map<number, number>()
@@ -311,6 +329,7 @@ function profileShares(profile: { nodes: ProfileNode[]; samples?: number[] | und
   }
   let busy = 0
   let sdk = 0
+  let sdkOrUndici = 0
   let sqlite = 0
   let gc = 0
   const samples = profile.samples ?? []
@@ -323,9 +342,10 @@ function profileShares(profile: { nodes: ProfileNode[]; samples?: number[] | und
     busy += us
     if (name === '(garbage collector)') gc += us
     if (within(id, (n) => n.callFrame.url.includes('/@anthropic-ai/sdk/'))) sdk += us
+    if (within(id, (n) => /\/@anthropic-ai\/sdk\/|\/undici\/|deps\/undici/.test(n.callFrame.url))) sdkOrUndici += us
     if (within(id, (n) => n.callFrame.url.includes('/better-sqlite3/') || /sqlite-event-store/.test(n.callFrame.url))) sqlite += us
   }
-  return { busyUs: busy, sdkShare: sdk / busy, sqliteShare: sqlite / busy, gcShare: gc / busy }
+  return { busyUs: busy, sdkShare: sdk / busy, sdkOrUndiciShare: sdkOrUndici / busy, sqliteShare: sqlite / busy, gcShare: gc / busy }
 }
 
 await main()
