@@ -1,8 +1,7 @@
-import { mkdirSync } from 'node:fs'
-import { dirname } from 'node:path'
 import type { KeyObject } from 'node:crypto'
-import Database from 'better-sqlite3'
+import type Database from 'better-sqlite3'
 import { canonicalEventJson } from '../store/hash.js'
+import { openSqliteFile } from '../store/sqlite/open-file.js'
 import type { EventStore, Position, RecordedEvent, Subscription } from '../store/types.js'
 import { signCheckpoint } from './checkpoint.js'
 import { consistencyProof, inclusionProof, leafHash, MerkleFrontier, type NodeReader } from './merkle.js'
@@ -86,14 +85,8 @@ export class LedgerLog {
 
   constructor(parameters: LedgerLogParameters) {
     this.#p = parameters
-    if (parameters.file !== ':memory:') mkdirSync(dirname(parameters.file), { recursive: true })
-    const db = new Database(parameters.file)
-    db.defaultSafeIntegers(true)
-    db.pragma('journal_mode = WAL')
     // Rebuildable from the store (the tree is a function of the $all order): NORMAL suffices.
-    db.pragma('synchronous = NORMAL')
-    db.pragma('busy_timeout = 5000')
-    db.exec(SCHEMA)
+    const db = openSqliteFile(parameters.file, { busyTimeoutMs: 5000, synchronous: 'NORMAL', schema: SCHEMA })
     this.#db = db
     this.#stmt = {
       state: db.prepare('SELECT size, position FROM log_state WHERE id = 0'),

@@ -1,7 +1,6 @@
-import { mkdirSync } from 'node:fs'
-import { dirname } from 'node:path'
-import Database from 'better-sqlite3'
+import type Database from 'better-sqlite3'
 import { decode, encode } from '../store/codec.js'
+import { openSqliteFile } from '../store/sqlite/open-file.js'
 import type { EventStore, Position, RecordedEvent, Subscription } from '../store/types.js'
 import type { Projection } from './types.js'
 import { afterResponses } from '../shared/background.js'
@@ -92,15 +91,9 @@ export class ProjectionRunner {
   constructor(parameters: ProjectionRunnerParameters) {
     this.#p = parameters
     this.#name = parameters.name ?? 'main'
-    if (parameters.file !== ':memory:') mkdirSync(dirname(parameters.file), { recursive: true })
-    const db = new Database(parameters.file)
-    db.defaultSafeIntegers(true)
-    db.pragma('journal_mode = WAL')
-    // A read model is rebuildable from the store: NORMAL is durable enough and ~20× cheaper per commit.
-    db.pragma('synchronous = NORMAL')
-    // Two gateway processes may share one projections file: wait for the other's write lock.
-    db.pragma('busy_timeout = 5000')
-    db.exec(SCHEMA)
+    // A read model is rebuildable from the store: NORMAL is durable enough and ~20× cheaper per
+    // commit. Two gateway processes may share one projections file: writes wait for the other's lock.
+    const db = openSqliteFile(parameters.file, { busyTimeoutMs: 5000, synchronous: 'NORMAL', schema: SCHEMA })
     this.#db = db
     this.#stmt = {
       get: db.prepare('SELECT value, sort FROM rows WHERE projection = ? AND key = ?'),

@@ -1,9 +1,8 @@
-import { mkdirSync } from 'node:fs'
-import { dirname } from 'node:path'
 import Database from 'better-sqlite3'
 import { decode } from '../codec.js'
 import { hashEvent } from '../hash.js'
 import type { ExpectedRevision, StreamRevision } from '../types.js'
+import { openSqliteFile } from './open-file.js'
 
 /*
  * The write side of the SQLite store: group commit of queued operations into one
@@ -33,40 +32,9 @@ CREATE TABLE IF NOT EXISTS snapshots (
 );
 `
 
-/** Opens (creating) the file with the store's pragmas and schema; integers read as bigint. */
+/** Opens (creating) the store's file: FULL, so the WAL is fsynced at every commit and an acknowledged append survives power loss. */
 export function openDatabase(file: string, busyTimeoutMs: number): Database.Database {
-  mkdirSync(dirname(file), { recursive: true })
-  const deadline = Date.now() + busyTimeoutMs
-  for (;;) {
-    try {
-      return openOnce(file, busyTimeoutMs)
-    } catch (error) {
-      // Processes opening one new file at once: switching it to WAL or creating the schema
-      // can answer SQLITE_BUSY at once, without the busy handler (SQLite's deadlock
-      // avoidance). Seen as a failed start of the second gateway in a two-process test.
-      const code = (error as { code?: unknown }).code
-      const busy = typeof code === 'string' && (code.startsWith('SQLITE_BUSY') || code.startsWith('SQLITE_LOCKED'))
-      if (!busy || Date.now() >= deadline) throw error
-      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 10)
-    }
-  }
-}
-
-function openOnce(file: string, busyTimeoutMs: number): Database.Database {
-  const db = new Database(file)
-  try {
-    db.defaultSafeIntegers(true)
-    // busy_timeout first: the other pragmas and the schema may wait on another process.
-    db.pragma(`busy_timeout = ${Math.max(0, Math.trunc(busyTimeoutMs))}`)
-    db.pragma('journal_mode = WAL')
-    // FULL: the WAL is fsynced at every commit, so an acknowledged append survives power loss.
-    db.pragma('synchronous = FULL')
-    db.exec(SCHEMA)
-    return db
-  } catch (error) {
-    db.close()
-    throw error
-  }
+  return openSqliteFile(file, { busyTimeoutMs, synchronous: 'FULL', schema: SCHEMA })
 }
 
 export interface WireEvent {
