@@ -76,3 +76,16 @@ it('two followers of one store sharing one file build one log (each event once, 
   expect(() => c.inclusionProof(0, all.length + 1)).toThrow(RangeError)
   await c.close()
 })
+
+it('live events are logged in batches, but every read first logs what was delivered: the head and a leaf are there right after the commit', async () => {
+  const log = new LedgerLog({ store, file: join(dir, 'live-log.sqlite'), origin: 'test/ledger', signingKey: key.privateKey })
+  log.start()
+  await appendSome(1_000, 5)
+  expect(await log.waitFor(await store.headPosition())).toBe(true)
+  const sizeBefore = log.head().size
+  const written = await store.append('wallet-0x' + '7'.repeat(40), [{ type: 'Noted', data: { n: 1n } }])
+  await new Promise((resolve) => setImmediate(resolve)) // delivered to the follower, not yet flushed by its timer
+  expect(log.head()).toEqual({ size: sizeBefore + 1, position: written.position })
+  expect(log.leaf(written.position)?.leafIndex).toBe(sizeBefore)
+  await log.close()
+})

@@ -5,7 +5,7 @@ import { openSqliteFile } from '../store/sqlite/open-file.js'
 import type { EventStore, Position, RecordedEvent, Subscription } from '../store/types.js'
 import { signCheckpoint } from './checkpoint.js'
 import { consistencyProof, inclusionProof, leafHash, MerkleFrontier, type NodeReader } from './merkle.js'
-import { afterResponses } from '../shared/background.js'
+import { LiveFlush } from '../shared/background.js'
 
 /** Streams whose events are ledger events, in the log and in GET /audit/ledger. */
 export const LEDGER_STREAM_PREFIX = 'wallet-'
@@ -65,7 +65,8 @@ export class LedgerLog {
   #subscription: Subscription | undefined
   #loop: Promise<void> | undefined
   #pending: RecordedEvent[] = []
-  #flushScheduled = false
+  /** Live events are logged in batches; every read logs what was delivered first (#applyRead). */
+  readonly #liveFlush = new LiveFlush(() => this.#flush())
   #waiters: { position: Position; resolve: (ok: boolean) => void }[] = []
   #failed: unknown
   readonly #read: NodeReader
@@ -143,6 +144,7 @@ export class LedgerLog {
 
   /** Tree size and covered store position as committed (by this or another process). */
   head(): { size: number; position: Position } {
+    this.#applyRead()
     return this.#state()
   }
 
@@ -163,11 +165,8 @@ export class LedgerLog {
       try {
         for await (const event of subscription) {
           this.#pending.push(event)
-          // One transaction per burst: everything the subscription yields until the responses in flight are out.
-          if (!this.#flushScheduled) {
-            this.#flushScheduled = true
-            afterResponses(() => this.#flush())
-          }
+          // One transaction per burst; sooner when someone waits for this position.
+          this.#liveFlush.schedule(this.#waiters.some((w) => w.position <= event.position) ? 'soon' : 'batched')
           if (this.#failed !== undefined) break
         }
       } catch (error) {
@@ -176,8 +175,12 @@ export class LedgerLog {
     })()
   }
 
+  /** Before a read: what was delivered from the store is logged, so a read sees every event delivered so far. */
+  #applyRead(): void {
+    if (this.#pending.length > 0) this.#liveFlush.now()
+  }
+
   #flush(): void {
-    this.#flushScheduled = false
     const batch = this.#pending
     this.#pending = []
     if (batch.length === 0 || this.#failed !== undefined) return
@@ -206,6 +209,7 @@ export class LedgerLog {
 
   /** Resolves true once the log covers every ledger event up to `position`. */
   waitFor(position: Position, timeoutMs = 5_000): Promise<boolean> {
+    this.#applyRead()
     if (this.#state().position >= position || this.#position >= position) return Promise.resolve(true)
     if (this.#failed !== undefined) return Promise.resolve(false)
     return new Promise((resolve) => {
@@ -227,6 +231,7 @@ export class LedgerLog {
 
   /** The leaf of a ledger event, by its store position. */
   leaf(position: Position): LeafRow | undefined {
+    this.#applyRead()
     const r = this.#stmt.leafByPosition.get(position)
     return r === undefined ? undefined : { leafIndex: Number(r.idx), position: r.position, streamId: r.stream_id, revision: r.revision }
   }
@@ -250,6 +255,7 @@ export class LedgerLog {
   }
 
   #checkSize(size: number): void {
+    this.#applyRead()
     const committed = this.#state().size
     if (!(Number.isSafeInteger(size) && size >= 0 && size <= committed)) throw new RangeError(`tree size ${size} is beyond the log (${committed})`)
   }
@@ -262,6 +268,7 @@ export class LedgerLog {
    */
   signCheckpoint(options: { now?: Date; minIntervalMs?: number } = {}): StoredCheckpoint {
     const now = options.now ?? new Date()
+    this.#applyRead()
     const { size } = this.#state()
     const latest = this.latestCheckpoint()
     const recent = latest !== undefined && options.minIntervalMs !== undefined && now.getTime() - Date.parse(latest.signedAt) < options.minIntervalMs
@@ -273,6 +280,7 @@ export class LedgerLog {
   }
 
   latestCheckpoint(): StoredCheckpoint | undefined {
+    this.#applyRead()
     return rowToCheckpoint(this.#stmt.latestCheckpoint.get())
   }
 
@@ -288,7 +296,7 @@ export class LedgerLog {
   async stop(): Promise<void> {
     await this.#subscription?.close()
     await this.#loop
-    this.#flush()
+    this.#liveFlush.now()
     this.#subscription = undefined
     this.#loop = undefined
   }

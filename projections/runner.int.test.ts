@@ -7,6 +7,7 @@ import { ProjectionRunner } from './runner.js'
 import type { Projection } from './types.js'
 import { walletTransactionsProjection, type TransactionRow } from './wallet-transactions.js'
 import { walletBalancesProjection, type BalanceRow } from './wallet-balances.js'
+import { openTurnsProjection, type OpenTurnRow } from './open-turns.js'
 
 const dir = mkdtempSync(join(tmpdir(), 'runner-'))
 afterAll(() => rmSync(dir, { recursive: true, force: true }))
@@ -128,4 +129,20 @@ it('a batch folds each row once and ends where applying its events one by one en
   ])
   // Re-created rows sort as new: b (re-created last) first, then a, then c (never deleted).
   expect(one.list.rows.map((r) => r.key)).toEqual(['b', 'a', 'c'])
+})
+
+it('live events wait to be applied together, but a read applies what was delivered first: a turn opened and closed is seen both ways', async () => {
+  const store = await SqliteEventStore.open({ file: join(dir, 'live.sqlite') })
+  const runner = new ProjectionRunner({ store, file: ':memory:', projections: [openTurnsProjection] })
+  runner.start()
+  const delivered = () => new Promise((resolve) => setImmediate(resolve))
+  await store.append('session-s1', [{ type: 'UserMessageReceived', data: { turnId: 't1', text: 'hi', idempotencyKey: 'k', model: 'm', at: AT } }])
+  await delivered()
+  expect(runner.get<OpenTurnRow>('open-turns', 's1')).toEqual({ sessionId: 's1', turnId: 't1' })
+  await store.append('session-s1', [{ type: 'TurnCompleted', data: { turnId: 't1', at: AT } }])
+  await delivered()
+  expect(runner.all<OpenTurnRow>('open-turns')).toEqual([])
+  expect(runner.checkpoint).toBe(await store.headPosition())
+  await runner.close()
+  await store.close()
 })

@@ -3,7 +3,7 @@ import { decode, encode } from '../store/codec.js'
 import { openSqliteFile } from '../store/sqlite/open-file.js'
 import type { EventStore, Position, RecordedEvent, Subscription } from '../store/types.js'
 import type { Projection } from './types.js'
-import { afterResponses } from '../shared/background.js'
+import { LiveFlush } from '../shared/background.js'
 
 /** Events per catch-up transaction: large enough to amortise the commit, small enough (a few ms) not to stall the loop. */
 const BATCH_SIZE = 1_000
@@ -86,7 +86,8 @@ export class ProjectionRunner {
   #readSinceFlush = 0
   /** Events read since the stored checkpoint last moved (skipped ones move it only in memory until enough add up). */
   #readSinceStored = 0
-  #flushScheduled = false
+  /** Live events are applied in batches; reads (`get`, `list`, `all`, `waitFor`) apply what was read first. */
+  readonly #liveFlush = new LiveFlush(() => this.#flush())
 
   constructor(parameters: ProjectionRunnerParameters) {
     this.#p = parameters
@@ -177,6 +178,7 @@ export class ProjectionRunner {
     const prefixes = this.#p.streamPrefixes
     this.#subscription = subscription
     this.#read = this.#checkpoint
+    this.#pendingUpTo = this.#checkpoint
     this.#loop = (async () => {
       try {
         for await (const event of subscription) {
@@ -191,13 +193,12 @@ export class ProjectionRunner {
           this.#readSinceFlush++
           if (this.#pending.length >= BATCH_SIZE || this.#readSinceFlush >= READ_BATCH_SIZE) {
             // Catch-up: a full batch commits now, then the event loop gets a turn before the next one.
-            this.#flush()
+            this.#liveFlush.now()
             await new Promise((resolve) => setImmediate(resolve))
-          } else if (!this.#flushScheduled) {
-            // Live (or the tail of a catch-up): everything read until the responses in flight are out commits together.
-            this.#flushScheduled = true
-            afterResponses(() => this.#flush())
-          }
+          } else if (this.#waiters.length > 0 && this.#waiters.some((w) => w.position <= this.#pendingUpTo)) {
+            // Someone waits for this position: apply once the responses in flight are out.
+            this.#liveFlush.schedule('soon')
+          } else this.#liveFlush.schedule('batched')
         }
       } catch (error) {
         this.#fail(error, undefined)
@@ -205,9 +206,13 @@ export class ProjectionRunner {
     })()
   }
 
+  /** Before a read: what was read from the store is applied, so a read sees every event delivered so far. */
+  #applyRead(): void {
+    if (this.#pending.length > 0 || this.#pendingUpTo > this.#checkpoint) this.#liveFlush.now()
+  }
+
   /** Applies the pending events in one transaction and moves the checkpoint past everything read. */
   #flush(stopping = false): void {
-    this.#flushScheduled = false
     if (this.#failed !== undefined) return
     this.#readSinceStored += this.#readSinceFlush
     this.#readSinceFlush = 0
@@ -237,6 +242,7 @@ export class ProjectionRunner {
 
   /** Resolves true once every event up to `position` is applied (read-your-writes; start-up catch-up with the store head). */
   waitFor(position: Position, timeoutMs = 5_000): Promise<boolean> {
+    if (this.#checkpoint < position) this.#applyRead()
     if (this.#checkpoint >= position) return Promise.resolve(true)
     if (this.#failed !== undefined) return Promise.resolve(false)
     return new Promise((resolve) => {
@@ -265,12 +271,14 @@ export class ProjectionRunner {
 
   /** One row of a projection. */
   get<Row>(projection: string, key: string): Row | undefined {
+    this.#applyRead()
     const r = this.#stmt.get.get(projection, key)
     return r === undefined ? undefined : decode<Row>(r.value)
   }
 
   /** Rows of one owner, newest first, with the total count. */
   list<Row>(projection: string, owner: string, limit: number, offset: number): { rows: Row[]; total: number } {
+    this.#applyRead()
     const rows = this.#stmt.list.all(projection, owner, limit, offset).map((r) => decode<Row>(r.value))
     const total = Number(this.#stmt.count.get(projection, owner)?.n ?? 0n)
     return { rows, total }
@@ -278,11 +286,13 @@ export class ProjectionRunner {
 
   /** Every row of a projection, by key (tests, audit). */
   all<Row>(projection: string): Row[] {
+    this.#applyRead()
     return this.#stmt.owners.all(projection).map((r) => decode<Row>(r.value))
   }
 
   /** Raw dump of every row and the checkpoint (rebuild equality). */
   dump(): { checkpoint: string; rows: { projection: string; key: string; owner: string; sort: string; value: string }[] } {
+    this.#applyRead()
     const rows = this.#db
       .prepare<[], { projection: string; key: string; owner: string; sort: bigint; value: Buffer }>(
         'SELECT projection, key, owner, sort, value FROM rows ORDER BY projection, key',
@@ -297,6 +307,7 @@ export class ProjectionRunner {
     await this.#subscription?.close()
     await this.#loop
     // What was read before the stop is applied, and the checkpoint stored past it, now (a scheduled flush then finds nothing to do).
+    this.#liveFlush.cancel()
     this.#flush(true)
     this.#subscription = undefined
     this.#loop = undefined
