@@ -57,12 +57,23 @@ export interface HeldActor<Machine extends AnyStateMachine, Command> {
   readonly state: ActorState<Machine>
   /** Pure: the actor's own decide on `snapshot` (its state as the joint decision left it). Throws a refusal. */
   decide(snapshot: SnapshotFrom<Machine>, command: Command): readonly DomainEvent[]
-  /** Folds proposed events onto a tentative snapshot (no effects). */
-  fold(snapshot: SnapshotFrom<Machine>, events: readonly DomainEvent[]): SnapshotFrom<Machine>
+  /** Folds proposed events onto a tentative state (effects collected, not run). */
+  fold(from: TentativeFold<Machine>, events: readonly DomainEvent[]): TentativeFold<Machine>
   /** Folds what others committed (after a conflict). */
   catchUp(): Promise<void>
-  /** Folds the committed events, runs their effects, snapshots when due. */
-  commit(recorded: readonly RecordedEvent[]): Promise<SendResult<Machine>>
+  /**
+   * Takes the committed events (as recorded), runs their effects, snapshots when due. With
+   * `folded`, the tentative fold of exactly these events from the held state, that fold is
+   * the new state: a machine is a pure function of its events' type and data, so folding
+   * them a second time would give the same state at the same cost again.
+   */
+  commit(recorded: readonly RecordedEvent[], folded?: TentativeFold<Machine>): Promise<SendResult<Machine>>
+}
+
+/** A state reached by folding proposed events, with each event's effect calls in order. */
+export interface TentativeFold<Machine extends AnyStateMachine> {
+  snapshot: SnapshotFrom<Machine>
+  actions: EffectCall[][]
 }
 
 /** The actor's commands could not be applied after repeated conflicts with other writers. */
@@ -150,13 +161,18 @@ export class ActorHost<Machine extends AnyStateMachine, Command, Event extends D
           if (decided instanceof Error) throw decided
           return decided
         },
-        fold: (snapshot, events) => {
-          let next = snapshot
-          for (const e of events) next = this.#transition(next, { type: e.type, data: e.data })[0]
-          return next
+        fold: (from, events) => {
+          let snapshot = from.snapshot
+          const actions = [...from.actions]
+          for (const e of events) {
+            const [next, calls] = this.#transition(snapshot, { type: e.type, data: e.data })
+            snapshot = next
+            actions.push(effectCalls(calls))
+          }
+          return { snapshot, actions }
         },
         catchUp: () => this.#catchUp(actorId, entry),
-        commit: (recorded) => this.#commit(actorId, entry, recorded),
+        commit: (recorded, folded) => this.#commit(actorId, entry, recorded, folded),
       }),
     )
   }
@@ -252,9 +268,7 @@ export class ActorHost<Machine extends AnyStateMachine, Command, Event extends D
     const [next, actions] = this.#transition(entry.snapshot, { type: event.type, data: event.data })
     entry.snapshot = next
     entry.revision = event.revision
-    return actions
-      .filter((a: TransitionAction) => !a.type.startsWith('xstate.'))
-      .map((a) => ({ type: a.type, params: a.params }))
+    return effectCalls(actions)
   }
 
   async #handle(
@@ -289,9 +303,15 @@ export class ActorHost<Machine extends AnyStateMachine, Command, Event extends D
   }
 
   /** Folds freshly committed events (as the store recorded them), then runs their effects. */
-  async #commit(actorId: string, entry: Entry<Machine>, committed: readonly RecordedEvent[]): Promise<SendResult<Machine>> {
+  async #commit(actorId: string, entry: Entry<Machine>, committed: readonly RecordedEvent[], folded?: TentativeFold<Machine>): Promise<SendResult<Machine>> {
     const effects: { action: EffectCall; event: RecordedEvent }[] = []
-    for (const e of committed) for (const action of this.#fold(entry, e)) effects.push({ action, event: e })
+    if (folded !== undefined && folded.actions.length === committed.length && committed.length > 0) {
+      committed.forEach((e, k) => {
+        for (const action of folded.actions[k]!) effects.push({ action, event: e })
+      })
+      entry.snapshot = folded.snapshot
+      entry.revision = committed[committed.length - 1]!.revision
+    } else for (const e of committed) for (const action of this.#fold(entry, e)) effects.push({ action, event: e })
     // The stream had exactly the expected revision when these were written: current as of their position.
     const last = committed[committed.length - 1]
     if (last !== undefined) entry.currentAt = last.position
@@ -346,4 +366,9 @@ export class ActorHost<Machine extends AnyStateMachine, Command, Event extends D
       if (e.pending === 0) this.#entries.delete(id)
     }
   }
+}
+
+/** The machine's own named actions of a transition (xstate's built-ins dropped): what effects run. */
+function effectCalls(actions: readonly TransitionAction[]): EffectCall[] {
+  return actions.filter((a) => !a.type.startsWith('xstate.')).map((a) => ({ type: a.type, params: a.params }))
 }

@@ -1,7 +1,7 @@
 import type { AnyStateMachine, SnapshotFrom } from 'xstate'
 import { ConcurrencyError } from '../../store/errors.js'
 import type { EventMetadata, EventStore, NewEvent, StreamAppend } from '../../store/types.js'
-import { ActorBusyError, type ActorHost, type HeldActor } from './host.js'
+import { ActorBusyError, type ActorHost, type HeldActor, type TentativeFold } from './host.js'
 import type { DomainEvent, SendResult } from './types.js'
 
 /** One actor taking part in a joint decision. */
@@ -80,7 +80,7 @@ async function decideAndCommit<Result>(
 ): Promise<CommitTogetherResult<Result>> {
   const maxRetries = options.maxRetries ?? 25
   for (let attempt = 1; ; attempt++) {
-    const tentative = held.map((h) => ({ snapshot: h.state.snapshot, events: [] as DomainEvent[] }))
+    const tentative = held.map((h) => ({ folded: { snapshot: h.state.snapshot, actions: [] } as TentativeFold<AnyStateMachine>, events: [] as DomainEvent[] }))
     const indexOf = (party: Party<AnyStateMachine, never>): number => {
       const i = parties.indexOf(party)
       if (i < 0) throw new Error('commitTogether: that party is not part of this decision')
@@ -91,13 +91,14 @@ async function decideAndCommit<Result>(
         const i = indexOf(party as unknown as Party<AnyStateMachine, never>)
         const h = held[i]!
         const t = tentative[i]!
-        const events = h.decide(t.snapshot, command)
-        t.snapshot = h.fold(t.snapshot, events)
+        const events = h.decide(t.folded.snapshot, command)
+        t.folded = h.fold(t.folded, events)
         for (const e of events) t.events.push(e)
-        return t as never
+        return { snapshot: t.folded.snapshot, events: t.events } as never
       },
       state(party) {
-        return tentative[indexOf(party as unknown as Party<AnyStateMachine, never>)]! as never
+        const t = tentative[indexOf(party as unknown as Party<AnyStateMachine, never>)]!
+        return { snapshot: t.folded.snapshot, events: t.events } as never
       },
     }
     const result = plan(joint)
@@ -123,7 +124,7 @@ async function decideAndCommit<Result>(
       const h = held[i]!
       const part = parts[k]!
       const recorded = appended[k]!.recorded ?? (await store.readStream(part.streamId, { fromRevision: h.state.revision + 1n, maxCount: part.events.length }))
-      committed[i] = await h.commit(recorded)
+      committed[i] = await h.commit(recorded, tentative[i]!.folded)
     }
     return { result, committed }
   }
