@@ -6,8 +6,11 @@
  *    MessageStream helper, Node's global fetch, OpenTelemetry spans on (the default);
  *  - the same with its OpenTelemetry spans off, then also with our undici.request fetch
  *    (connectors/anthropic/undici-fetch.ts): each of our changes on its own;
- *  - ours: `createModelCaller` (connectors/anthropic/call-model.ts): the raw event stream
- *    folded by message-fold.ts, undici.request underneath, spans off.
+ *  - the SDK's raw event stream (`messages.create({ stream: true })`, its own SSE reader)
+ *    folded by message-fold.ts, on that client;
+ *  - ours: `createModelCaller` (connectors/anthropic/call-model.ts): all of the above, but the
+ *    response body read straight from undici's stream by message-events.ts (eventsource-parser)
+ *    instead of the SDK's web-stream SSE reader.
  *
  * Reported: p50 ms per call and process CPU µs per call, rounds interleaved so machine
  * load hits both alike, and their ratio.
@@ -17,6 +20,7 @@
 import { spawn } from 'node:child_process'
 import Anthropic from '@anthropic-ai/sdk'
 import { createModelCaller } from '../connectors/anthropic/call-model.js'
+import { contentOf, emptyMessage, foldMessageEvent } from '../connectors/anthropic/message-fold.js'
 import { undiciFetch } from '../connectors/anthropic/undici-fetch.js'
 import { fmt, table } from './lib.js'
 
@@ -43,12 +47,21 @@ const helperCall = (client: Anthropic) => async () => {
   await s.finalMessage()
   return text
 }
+/** The SDK's raw event stream and its own SSE reader, folded as call-model.ts folds it. */
+const rawStreamCall = (client: Anthropic) => async () => {
+  const message = emptyMessage()
+  let text = ''
+  for await (const event of await client.messages.create({ stream: true, model: 'claude-haiku-4-5', max_tokens: 100, messages })) text += foldMessageEvent(message, event) ?? ''
+  if (contentOf(message).length === 0) throw new Error('no content')
+  return text
+}
 // Each step of ours on its own, so every change's share is measured in this same run.
 const contenders = {
   'SDK default (messages.stream, global fetch, spans on)': helperCall(sdk),
   'SDK, spans off': helperCall(new Anthropic({ apiKey: KEY, baseURL: url, maxRetries: 0, openTelemetry: false })),
   'SDK, spans off, undici.request fetch': helperCall(new Anthropic({ apiKey: KEY, baseURL: url, maxRetries: 0, openTelemetry: false, fetch: undiciFetch() })),
-  'ours (createModelCaller: those two and the raw event stream folded)': async () => {
+  'SDK raw event stream (create, stream: true), folded; spans off, undici fetch': rawStreamCall(new Anthropic({ apiKey: KEY, baseURL: url, maxRetries: 0, openTelemetry: false, fetch: undiciFetch() })),
+  'ours (createModelCaller: all of those, the body read by eventsource-parser)': async () => {
     let text = ''
     await ours({ apiKey: KEY, model: 'claude-haiku-4-5', maxTokens: 100, messages, onText: (t) => (text += t) })
     return text

@@ -11,6 +11,7 @@ import type {
 } from '../../actors/billing/model-port.js'
 import { LruMap } from '../../shared/lru.js'
 import { contentOf, emptyMessage, foldMessageEvent } from './message-fold.js'
+import { messageEvents } from './message-events.js'
 import { undiciFetch } from './undici-fetch.js'
 import { ProviderAuthError, ProviderOverloadedError, ProviderRequestError, ProviderUnavailableError } from './errors.js'
 
@@ -101,18 +102,18 @@ export function createModelCaller(options: ModelCallerOptions = {}): CallModel {
           ...(p.tools === undefined || p.tools.length === 0 ? {} : { tools: p.tools as Anthropic.Tool[] }),
           ...(p.toolChoice === undefined ? {} : { tool_choice: p.toolChoice }),
         }
-        // The raw event stream, folded here: the SDK's MessageStream helper re-copies its
-        // message snapshot and emits several events per delta (~0.37 ms more CPU per call,
-        // bench/model-call.bench.ts).
-        const stream = await client.messages.create(body, p.signal === undefined ? {} : { signal: p.signal })
+        // The raw event stream, read and folded here: the SDK's MessageStream helper re-copies
+        // its message snapshot and emits several events per delta, and its SSE reader copies
+        // every chunk through web streams (bench/model-call.bench.ts).
+        const response = await client.messages.create(body, p.signal === undefined ? {} : { signal: p.signal }).asResponse()
         const message = emptyMessage()
-        for await (const event of stream) {
+        for await (const event of messageEvents(response)) {
           const delta = foldMessageEvent(message, event)
           if (delta === undefined || delta.length === 0) continue
           emitted = true
           p.onText?.(delta)
         }
-        // The SDK's event stream ends quietly when aborted (by the caller or by its timeout).
+        // A stream may end quietly when aborted (by the caller or by the SDK's timeout).
         if (p.signal?.aborted === true) throw new Anthropic.APIUserAbortError()
         if (!message.stopped) throw new Anthropic.APIConnectionError({ message: 'The stream ended before its message_stop' })
         return { model: message.model, stopReason: message.stopReason, content: contentOf(message), usage: message.usage, attempts: attempt }

@@ -3,7 +3,7 @@ import type { AddressInfo } from 'node:net'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { startAnthropicFixture } from '../../test/anthropic/server.js'
 import { createModelCaller } from './call-model.js'
-import { undiciFetch } from './undici-fetch.js'
+import { nodeBodyOf, undiciFetch } from './undici-fetch.js'
 
 /** What each path answers; every request is recorded. */
 const seen: { method: string; url: string; headers: IncomingMessage['headers']; body: string }[] = []
@@ -89,5 +89,16 @@ describe('undiciFetch, the SDK fetch over undici.request', () => {
     } finally {
       await fx.close()
     }
+  })
+
+  it('reads nothing ahead into the web body: the Node body gives every byte until the web one is read, then none is offered', async () => {
+    const direct = await ours(`${url}/echo`, { method: 'POST', body: 'x'.repeat(100_000) })
+    const node = nodeBodyOf(direct)!
+    let text = ''
+    for await (const chunk of node) text += (chunk as Buffer).toString()
+    expect(JSON.parse(text)).toEqual({ echo: 'x'.repeat(100_000) })
+    const viaWeb = await ours(`${url}/echo`, { method: 'POST', body: 'y' })
+    expect(await viaWeb.json()).toEqual({ echo: 'y' })
+    expect(nodeBodyOf(viaWeb)).toBeUndefined()
   })
 })
