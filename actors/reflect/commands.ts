@@ -86,4 +86,11 @@ export interface FailRun {
   facetsCached: number
 }
 
-export type ReflectCommand = StartRun | ResumeRun | RecordFacet | SkipFacet | StoreSkill | RejectSkill | DeleteSkill | CompleteRun | FailRun
+/** Sets (empty content: clears) the wallet's CLAUDE.md of one agent; unchanged content records nothing. */
+export interface StoreClaudeMd {
+  type: 'StoreClaudeMd'
+  agentId: string
+  content: string
+}
+
+export type ReflectCommand = StartRun | ResumeRun | RecordFacet | SkipFacet | StoreSkill | RejectSkill | DeleteSkill | StoreClaudeMd | CompleteRun | FailRun

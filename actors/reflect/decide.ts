@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto'
 import { DomainError, NotFoundError } from '../../shared/errors.js'
+import { own } from '../../shared/own.js'
 import type { DecideContext } from '../runtime/types.js'
 import type { ReflectCommand } from './commands.js'
 import type { ReflectEvent, RunStats } from './events.js'
@@ -49,6 +50,12 @@ export function decide(state: ReflectSnapshot, command: ReflectCommand, ctx: Dec
     case 'DeleteSkill':
       if (c.skills[command.name] === undefined) return command.reason === 'user' ? new NotFoundError(`No skill "${command.name}"`, 'skill_not_found') : []
       return [{ type: 'SkillDeleted', data: { name: command.name, reason: command.reason, runId: command.runId, at } }]
+    case 'StoreClaudeMd': {
+      const contentHash = createHash('sha256').update(command.content).digest('hex')
+      const current = own(c.claudeMd, command.agentId)
+      if (command.content.length === 0 ? current === undefined : current?.contentHash === contentHash) return []
+      return [{ type: 'ClaudeMdStored', data: { agentId: command.agentId, content: command.content, contentHash, at } }]
+    }
     case 'CompleteRun':
       if (!isCurrent(state, command.runId)) return []
       return [{ type: 'RunCompleted', data: { runId: command.runId, stats: finalStats(state, command), at } }]

@@ -8,6 +8,7 @@ import { reflectMachine } from './machine.js'
 export const reflectDefinition: AggregateDefinition<typeof reflectMachine, ReflectCommand, ReflectEvent> = {
   category: 'reflect',
   machine: reflectMachine,
-  version: 1,
+  // 2: context.claudeMd (older snapshots are folded again from the stream).
+  version: 2,
   decide,
 }

@@ -4,4 +4,6 @@ export const REFLECT_ERROR_STATUS = {
   skill_unsafe: 422,
   skill_not_found: 404,
   run_in_progress: 409,
+  claude_md_secret: 422,
+  claude_md_not_found: 404,
 } as const

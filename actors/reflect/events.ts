@@ -99,6 +99,16 @@ export interface SkillDeleted {
   data: { name: string; reason: 'user' | 'stale'; runId: string | null; at: string }
 }
 
+/**
+ * A wallet's CLAUDE.md for one of its agents (API.md §8, `PUT /wallet/claude-md/:agentId`,
+ * written by AgentBuilder): standing instructions added to that agent's system prompt in
+ * every chat of this wallet. Empty content clears it.
+ */
+export interface ClaudeMdStored {
+  type: 'ClaudeMdStored'
+  data: { agentId: string; content: string; /** sha256 of content (hex). */ contentHash: string; at: string }
+}
+
 /** Counts of one run, as history shows them. */
 export interface RunStats {
   sessionsAnalysed: number
@@ -132,5 +142,6 @@ export type ReflectEvent =
   | SkillStored
   | SkillRejected
   | SkillDeleted
+  | ClaudeMdStored
   | RunCompleted
   | RunFailed

@@ -1,4 +1,5 @@
 import { assign, setup, type SnapshotFrom } from 'xstate'
+import { setOwn } from '../../shared/own.js'
 import type { Learning } from './grounding.js'
 import type { ReflectEvent, RunStats, RunTrigger, SkillProvenance } from './events.js'
 
@@ -37,6 +38,13 @@ export interface SkillRecord {
   updatedAt: string
 }
 
+/** A wallet's CLAUDE.md of one agent. */
+export interface ClaudeMdRecord {
+  content: string
+  contentHash: string
+  updatedAt: string
+}
+
 export interface ReflectContext {
   /** Newest last; the oldest are dropped beyond MAX_RUNS_KEPT (their events stay in the stream). */
   runs: RunSummary[]
@@ -50,6 +58,8 @@ export interface ReflectContext {
   /** Lessons whose synthesised skill was refused, with the sessions it rested on: not retried until new evidence. */
   rejectedTopics: Record<string, string[]>
   lastRunAt: string | null
+  /** CLAUDE.md by agent id (own keys only: shared/own.ts). */
+  claudeMd: Record<string, ClaudeMdRecord>
 }
 
 export const MAX_RUNS_KEPT = 100
@@ -99,7 +109,7 @@ export const reflectMachine = setup({
 }).createMachine({
   id: 'reflect',
   initial: 'idle',
-  context: { runs: [], current: null, lastSlot: {}, afterEach: {}, facets: {}, skills: {}, rejectedTopics: {}, lastRunAt: null },
+  context: { runs: [], current: null, lastSlot: {}, afterEach: {}, facets: {}, skills: {}, rejectedTopics: {}, lastRunAt: null, claudeMd: {} },
   on: {
     FacetExtracted: {
       actions: assign(({ context, event }) => ({
@@ -135,6 +145,15 @@ export const reflectMachine = setup({
           skills: { ...context.skills, [d.name]: record },
           runs: withCurrent(context, d.provenance.runId, (r) => ({ ...r, stats: { ...r.stats, skillsSynthesised: r.stats.skillsSynthesised + 1, cost: r.stats.cost + d.cost } })),
         }
+      }),
+    },
+    ClaudeMdStored: {
+      actions: assign(({ context, event }) => {
+        const { agentId, content, contentHash, at } = event.data
+        const claudeMd: Record<string, ClaudeMdRecord> = {}
+        for (const k of Object.keys(context.claudeMd)) if (k !== agentId) setOwn(claudeMd, k, context.claudeMd[k]!)
+        if (content.length > 0) setOwn(claudeMd, agentId, { content, contentHash, updatedAt: at })
+        return { claudeMd }
       }),
     },
     SkillRejected: {

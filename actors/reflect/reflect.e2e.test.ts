@@ -248,6 +248,35 @@ describe('self-improvement end to end (HTTP as the rickydata SDK calls it)', () 
     expect((await send('DELETE', '/wallet/skills/my-checklist', undefined)).body.error).toBe('skill_not_found')
   })
 
+  it("an agent's CLAUDE.md (AgentBuilder's PUT) joins that agent's system prompt for this wallet only, opted in or not; secrets refused; empty clears", async () => {
+    const rules = '# House rules\n\nAlways answer in French.'
+    expect(await send('PUT', '/wallet/claude-md/assistant', { content: rules })).toMatchObject({ status: 200, body: { success: true, agentId: 'assistant', changed: true } })
+    expect((await send('PUT', '/wallet/claude-md/assistant', { content: rules })).body).toMatchObject({ success: true, changed: false })
+    expect((await get('/wallet/claude-md/assistant')).body).toMatchObject({ agentId: 'assistant', content: rules })
+    // agentAutoImprove is off (the test above): the CLAUDE.md still applies, skills do not.
+    await newSession('claude: bonjour?')
+    expect(fx.requests.at(-1)!.body.system).toContain('Always answer in French.')
+    expect(fx.requests.at(-1)!.body.system).toContain('You are a helpful, concise assistant.')
+    expect(fx.requests.at(-1)!.body.system).not.toContain('run-focused-tests')
+
+    const secret = await send('PUT', '/wallet/claude-md/assistant', { content: `Use ${LEAKED_KEY} for the API.` })
+    expect(secret).toMatchObject({ status: 422, body: { error: 'claude_md_secret' } })
+    expect(JSON.stringify(secret)).not.toContain(LEAKED_KEY)
+    expect((await get('/wallet/claude-md/assistant')).body.content).toBe(rules)
+
+    const bobToken = await signIn(gw.url, bob)
+    expect((await get('/wallet/claude-md/assistant', bobToken)).body.error).toBe('claude_md_not_found')
+    expect((await get('/wallet/claude-md/other-agent')).status).toBe(404)
+    expect((await send('PUT', '/wallet/claude-md/Bad%20Id', { content: 'x' })).status).toBe(400)
+    expect((await send('PUT', '/wallet/claude-md/assistant', { content: 7 })).body.error).toBe('invalid_request')
+    expect((await send('PUT', '/wallet/claude-md/assistant', { content: 'x'.repeat(64 * 1024 + 1) })).status).toBe(400)
+
+    expect((await send('PUT', '/wallet/claude-md/assistant', { content: '' })).body).toMatchObject({ success: true, changed: true, updatedAt: null })
+    expect((await get('/wallet/claude-md/assistant')).status).toBe(404)
+    await newSession('claude: hello again')
+    expect(fx.requests.at(-1)!.body.system).not.toContain('Always answer in French.')
+  })
+
   it('a locked vault gives a skipped run with its reason in history, and no skill event', async () => {
     let bobToken = await signIn(gw.url, bob)
     const challenge = (await get('/wallet/provider-vault/derive-challenge', bobToken)).body as { message: string; nonce: string }

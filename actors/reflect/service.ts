@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto'
 import type { CallModel } from '../billing/model-port.js'
 import { GatewayError } from '../../shared/errors.js'
+import { own } from '../../shared/own.js'
 import type { EventStore, SnapshotStore } from '../../store/types.js'
 import { billedModelCall } from '../billing/billed-model-call.js'
 import { ActorHost } from '../runtime/host.js'
@@ -13,7 +14,7 @@ import { slotClaimed } from './decide.js'
 import type { Facet, SkillProvenance } from './events.js'
 import { groundLearnings, type DroppedLearning } from './grounding.js'
 import { mergeLearnings, planSynthesis, type MergedLearning } from './merge.js'
-import type { ReflectSnapshot, RunSummary, SkillRecord } from './machine.js'
+import type { ClaudeMdRecord, ReflectSnapshot, RunSummary, SkillRecord } from './machine.js'
 import { FACET_SYSTEM, FACET_TOOL, SKILL_SYSTEM, SKILL_TOOL, facetAnswerSchema, facetPrompt, skillAnswerSchema, skillPrompt, toolInput } from './prompts.js'
 import { scanSkill, type SafetyFinding } from './safety.js'
 import { agentOptedIn, improvementSettings, inScope, nextRunAt } from './schedule.js'
@@ -181,15 +182,41 @@ export class ReflectService {
     return { stored: r.events.length > 0, revision: r.snapshot.context.skills[name]!.revision }
   }
 
+  /**
+   * `PUT /wallet/claude-md/:agentId`: the agent's standing instructions for this wallet (empty
+   * clears them). Refused when it holds a secret (the skills' secret rules): it is stored as an
+   * event and sent to the provider with every chat.
+   */
+  async putClaudeMd(wallet: string, agentId: string, content: string): Promise<{ changed: boolean; record: ClaudeMdRecord | undefined } | { findings: SafetyFinding[] }> {
+    const findings = scanSkill(content).filter((f) => f.rule.startsWith('secret:'))
+    if (findings.length > 0) return { findings }
+    const r = await this.host.send(wallet.toLowerCase(), { type: 'StoreClaudeMd', agentId, content })
+    return { changed: r.events.length > 0, record: own(r.snapshot.context.claudeMd, agentId) }
+  }
+
+  /** The agent's CLAUDE.md for this wallet, if one is set. */
+  async claudeMd(wallet: string, agentId: string): Promise<ClaudeMdRecord | undefined> {
+    return own((await this.state(wallet)).context.claudeMd, agentId)
+  }
+
   async deleteSkill(wallet: string, name: string): Promise<void> {
     await this.host.send(wallet.toLowerCase(), { type: 'DeleteSkill', name, reason: 'user', runId: null })
   }
 
   /**
-   * The chat hook: what an opted-in agent's system prompt gains — every skill's name and
-   * description, and the body of those whose name words occur in the user's latest message.
+   * The chat hook: what an agent's system prompt gains — the wallet's CLAUDE.md for it, and
+   * for an opted-in agent every skill's name and description, and the body of those whose
+   * name words occur in the user's latest message.
    */
   async systemPromptExtra(wallet: string, agentId: string, lastUserText: string): Promise<string | undefined> {
+    const state = await this.state(wallet)
+    const claudeMd = own(state.context.claudeMd, agentId)
+    const skills = await this.#skillsExtra(wallet, agentId, lastUserText)
+    const parts = [...(claudeMd === undefined ? [] : [`## CLAUDE.md\n\n${claudeMd.content.trim()}`]), ...(skills === undefined ? [] : [skills])]
+    return parts.length === 0 ? undefined : parts.join('\n\n')
+  }
+
+  async #skillsExtra(wallet: string, agentId: string, lastUserText: string): Promise<string | undefined> {
     const s = improvementSettings(await this.#p.settings(wallet))
     if (!agentOptedIn(s, agentId)) return undefined
     const skills = await this.skillsForAgent(wallet, agentId)

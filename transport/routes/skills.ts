@@ -9,10 +9,23 @@ export interface SkillsRoutesDeps {
   reflect: ReflectService
 }
 
+const AGENT_ID = /^[a-z0-9][a-z0-9._-]{0,63}$/
 const putSchema = z.object({
   content: z.string().min(1).max(MAX_SKILL_BYTES * 2),
-  agentId: z.string().regex(/^[a-z0-9][a-z0-9._-]{0,63}$/, 'must be an agent id').optional(),
+  agentId: z.string().regex(AGENT_ID, 'must be an agent id').optional(),
 })
+
+/** A CLAUDE.md is sent with every chat of its agent: 64 KiB of UTF-8 at most. */
+const MAX_CLAUDE_MD_BYTES = 64 * 1024
+const claudeMdSchema = z.object({
+  content: z.string().refine((s) => Buffer.byteLength(s) <= MAX_CLAUDE_MD_BYTES, `at most ${MAX_CLAUDE_MD_BYTES} bytes`),
+})
+
+function agentIdOf(params: Record<string, string>): string {
+  const agentId = params.agentId ?? ''
+  if (!AGENT_ID.test(agentId)) throw new ValidationError('agent ids are lowercase letters, digits, ".", "_" and "-" (at most 64)')
+  return agentId
+}
 
 function nameOf(params: Record<string, string>): string {
   const name = params.name ?? ''
@@ -34,7 +47,10 @@ function view(s: SkillRecord) {
   }
 }
 
-/** API.md §8 skills: list, one, PUT (validated and safety-scanned like a synthesised skill), DELETE, per agent. */
+/**
+ * API.md §8 skills: list, one, PUT (validated and safety-scanned like a synthesised skill),
+ * DELETE, per agent; and the wallet's CLAUDE.md of each agent (PUT; GET to read it back).
+ */
 export function skillsRoutes(deps: SkillsRoutesDeps): Route[] {
   return [
     {
@@ -84,6 +100,27 @@ export function skillsRoutes(deps: SkillsRoutesDeps): Route[] {
         const name = nameOf(ctx.params)
         await deps.reflect.deleteSkill(ctx.auth!.address, name)
         return json({ success: true, name })
+      },
+    },
+    {
+      method: 'PUT',
+      path: '/wallet/claude-md/:agentId',
+      body: claudeMdSchema,
+      handler: async (ctx) => {
+        const agentId = agentIdOf(ctx.params)
+        const r = await deps.reflect.putClaudeMd(ctx.auth!.address, agentId, ctx.body.content)
+        if ('findings' in r) throw new DomainError('claude_md_secret', 'The CLAUDE.md holds what looks like a secret; it is sent to the model with every chat', { details: { findings: r.findings } })
+        return json({ success: true, agentId, changed: r.changed, contentHash: r.record?.contentHash ?? null, updatedAt: r.record?.updatedAt ?? null })
+      },
+    },
+    {
+      method: 'GET',
+      path: '/wallet/claude-md/:agentId',
+      handler: async (ctx) => {
+        const agentId = agentIdOf(ctx.params)
+        const record = await deps.reflect.claudeMd(ctx.auth!.address, agentId)
+        if (record === undefined) throw new NotFoundError(`No CLAUDE.md for agent "${agentId}"`, 'claude_md_not_found')
+        return json({ agentId, content: record.content, contentHash: record.contentHash, updatedAt: record.updatedAt })
       },
     },
   ]
