@@ -89,13 +89,8 @@ export async function followTopic(
     replay: async () => {
       const head = await store.headPosition()
       const stored: RecordedEvent[] = []
-      // Nothing stored is after `after` when it is the head (a live subscribe): no read at all,
-      // so subscribing costs nothing that grows with the topic's history.
-      if (after < head) {
-        for (const s of streams) {
-          for (const e of await store.readStream(s)) if (e.position > after && e.position <= head) stored.push(e)
-        }
-      }
+      // Nothing stored is after `after` when it is the head (a live subscribe): no read at all.
+      if (after < head) for (const s of streams) stored.push(...(await eventsAfter(store, s, after, head)))
       return stored.sort((a, b) => (a.position < b.position ? -1 : a.position > b.position ? 1 : 0))
     },
     deliver: async (e, phase) => {
@@ -109,4 +104,27 @@ export async function followTopic(
     },
     signal,
   })
+}
+
+/** Events read per page when a resume looks back for what it missed. */
+const RESUME_PAGE = 256
+
+/**
+ * A stream's events with after < position ≤ head, oldest first, read from the end back
+ * (positions grow with revisions): a client resuming a long-lived topic reads what it
+ * missed, not the topic's whole history.
+ */
+export async function eventsAfter(store: EventStore, streamId: string, after: Position, head: Position): Promise<RecordedEvent[]> {
+  const found: RecordedEvent[] = []
+  let fromRevision: bigint | undefined
+  for (;;) {
+    const page = await store.readStream(streamId, { direction: 'backwards', maxCount: RESUME_PAGE, ...(fromRevision === undefined ? {} : { fromRevision }) })
+    for (const e of page) {
+      if (e.position <= after) return found.reverse()
+      if (e.position <= head) found.push(e)
+    }
+    const oldest = page.at(-1)
+    if (page.length < RESUME_PAGE || oldest === undefined || oldest.revision === 0n) return found.reverse()
+    fromRevision = oldest.revision - 1n
+  }
 }
