@@ -130,12 +130,15 @@ export interface StoredSnapshot {
   version: number
   revision: StreamRevision
   snapshot: unknown
+  /** Encoded size, as loaded (the host spaces snapshots by it). */
+  bytes?: number
 }
 
 /** Where the host keeps snapshots (a side table, a `$snapshot-` stream, memory). */
 export interface SnapshotStore {
   load(streamId: string): Promise<StoredSnapshot | undefined>
-  save(streamId: string, snapshot: StoredSnapshot): Promise<void>
+  /** Stores the snapshot; resolves with its encoded size in bytes. */
+  save(streamId: string, snapshot: StoredSnapshot): Promise<number>
   /** Removes every snapshot (they are only a cache). */
   clear?(): Promise<void>
 }

@@ -7,7 +7,7 @@ import { DomainError } from '../../shared/errors.js'
 import { ConcurrencyError } from '../../store/errors.js'
 import { verifyChain } from '../../store/hash.js'
 import { SqliteEventStore } from '../../store/sqlite/sqlite-event-store.js'
-import type { EventStore, ReadStreamOptions, RecordedEvent } from '../../store/types.js'
+import type { EventStore, ReadStreamOptions, RecordedEvent, StoredSnapshot } from '../../store/types.js'
 import { ActorBusyError, ActorHost, type ActorHostParameters } from './host.js'
 import type { AggregateDefinition, EffectCall, EffectContext } from './types.js'
 
@@ -369,6 +369,31 @@ describe('ActorHost on SQLite', () => {
       const state = await v2.read('v')
       expect(state.snapshot.context.count).toBe(3n)
       expect(state.revision).toBe(2n)
+    })
+
+    it('snapshots are spaced by their size: a big state is snapshotted every size/1 KiB events, also after a restart', async () => {
+      const store = openStore(tempFile())
+      const saves: bigint[] = []
+      // The real snapshot table underneath; the reported size stands for a state of 5 KiB.
+      const sized = {
+        load: async (id: string) => {
+          const s = await store.snapshots.load(id)
+          return s === undefined ? undefined : { ...s, bytes: 5 * 1024 }
+        },
+        save: async (id: string, snap: StoredSnapshot) => {
+          saves.push(snap.revision)
+          await store.snapshots.save(id, snap)
+          return 5 * 1024
+        },
+      }
+      const first = makeHost(store, { snapshots: sized, snapshotEvery: 2 })
+      for (let i = 0; i < 12; i++) await first.host.send('big', inc(1n))
+      // Every 2 events until the first snapshot's size is known, then every 5.
+      expect(saves).toEqual([1n, 6n, 11n])
+      const restarted = makeHost(store, { snapshots: sized, snapshotEvery: 2 })
+      for (let i = 0; i < 5; i++) await restarted.host.send('big', inc(1n))
+      expect(saves).toEqual([1n, 6n, 11n, 16n])
+      expect((await restarted.host.read('big')).snapshot.context.count).toBe(17n)
     })
 
     it('a failing snapshot store fails neither hydration nor a committed command', async () => {

@@ -22,7 +22,10 @@ export interface ActorHostParameters<Machine extends AnyStateMachine, Command, E
   /** Real implementations of the machine's named actions (bound in main.ts). */
   effects?: Partial<Record<string, EffectHandler<Command, SnapshotFrom<Machine>>>>
   snapshots?: SnapshotStore
-  /** Store a snapshot every N events (default 100). */
+  /**
+   * Store a snapshot every N events (default 100), or every SNAPSHOT_BYTES_PER_EVENT-th of
+   * the last snapshot's size when that is more (see #maybeSnapshot).
+   */
   snapshotEvery?: number
   /** Idle actors kept in memory (LRU). Default 10,000. */
   cacheSize?: number
@@ -40,6 +43,8 @@ interface Entry<Machine extends AnyStateMachine> extends ActorState<Machine> {
   pending: number
   /** Revision of the newest stored snapshot. */
   snapshotRevision: bigint
+  /** Its encoded size (0 when none is known). */
+  snapshotBytes: number
   /**
    * Store head at which this entry was known to be current (-1n: unknown). Every later
    * commit, by any process, has a greater position, so an unchanged head means nothing to
@@ -47,6 +52,9 @@ interface Entry<Machine extends AnyStateMachine> extends ActorState<Machine> {
    */
   currentAt: Position | -1n
 }
+
+/** Encoded snapshot bytes per event between snapshots, at most (see ActorHost #maybeSnapshot). */
+export const SNAPSHOT_BYTES_PER_EVENT = 1024
 
 /**
  * An actor whose mailbox is held by a joint decision (actors/runtime/joint.ts): it may
@@ -234,6 +242,7 @@ export class ActorHost<Machine extends AnyStateMachine, Command, Event extends D
       mailbox: Promise.resolve(),
       pending: 0,
       snapshotRevision: -1n,
+      snapshotBytes: 0,
       currentAt: -1n,
     }
     // A snapshot is only a cache: if it cannot be read, fold the whole stream instead.
@@ -242,6 +251,7 @@ export class ActorHost<Machine extends AnyStateMachine, Command, Event extends D
       entry.snapshot = machine.resolveState(stored.snapshot as never) as SnapshotFrom<Machine>
       entry.revision = stored.revision
       entry.snapshotRevision = stored.revision
+      entry.snapshotBytes = stored.bytes ?? 0
     }
     await this.#catchUp(actorId, entry)
     return entry
@@ -340,15 +350,23 @@ export class ActorHost<Machine extends AnyStateMachine, Command, Event extends D
     }
   }
 
+  /**
+   * Snapshots every `snapshotEvery` events, or every `bytes / SNAPSHOT_BYTES_PER_EVENT` events
+   * when the last snapshot was larger: a snapshot re-encodes the whole state, so at a fixed
+   * interval a long session's (a 600-turn transcript is ~270 KB) cost per event would grow
+   * with its history. Spaced by its size, it stays ≤ 1 KiB of encoding per event appended, and
+   * a rehydration folds at most that many events more after decoding it.
+   */
   async #maybeSnapshot(actorId: string, entry: Entry<Machine>): Promise<void> {
     const snapshots = this.#p.snapshots
     if (snapshots === undefined || entry.revision < 0n) return
-    if (entry.revision - entry.snapshotRevision < BigInt(this.#snapshotEvery)) return
+    const every = Math.max(this.#snapshotEvery, Math.ceil(entry.snapshotBytes / SNAPSHOT_BYTES_PER_EVENT))
+    if (entry.revision - entry.snapshotRevision < BigInt(every)) return
     const { machine, version } = this.#p.definition
     const previous = entry.snapshotRevision
     entry.snapshotRevision = entry.revision
     try {
-      await snapshots.save(this.streamId(actorId), {
+      entry.snapshotBytes = await snapshots.save(this.streamId(actorId), {
         version,
         revision: entry.revision,
         snapshot: machine.getPersistedSnapshot(entry.snapshot),

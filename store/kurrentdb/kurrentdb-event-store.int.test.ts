@@ -305,8 +305,9 @@ describe('KurrentDbEventStore specifics (test double)', () => {
       const received = collect(sub, 1)
       const appended = await store.append(stream, [{ type: 'A', data: {} }])
       await store.snapshots.save(stream, { version: 1, revision: 0n, snapshot: { balance: 2n ** 70n, tags: new Map([['k', 1]]) } })
-      await store.snapshots.save(stream, { version: 1, revision: 5n, snapshot: { balance: 7n } })
-      expect(await store.snapshots.load(stream)).toEqual({ version: 1, revision: 5n, snapshot: { balance: 7n } })
+      const bytes = await store.snapshots.save(stream, { version: 1, revision: 5n, snapshot: { balance: 7n } })
+      expect(bytes).toBeGreaterThan(0)
+      expect(await store.snapshots.load(stream)).toEqual({ version: 1, revision: 5n, snapshot: { balance: 7n }, bytes })
       // Snapshots are a cache, not events: nothing but our one event shows up.
       expect((await store.readAll({ fromPosition: start })).map((e) => e.streamId)).toEqual([stream])
       expect(await store.headPosition()).toBe(appended.position)

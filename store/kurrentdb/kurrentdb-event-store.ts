@@ -473,7 +473,7 @@ export class KurrentDbSnapshotStore implements SnapshotStore {
         if (e === undefined || !(e.data instanceof Uint8Array)) return undefined
         const meta = metadataOf(e.metadata) as { version?: unknown; revision?: unknown }
         if (typeof meta.version !== 'number' || typeof meta.revision !== 'string') return undefined
-        return { version: meta.version, revision: BigInt(meta.revision), snapshot: decode(e.data) }
+        return { version: meta.version, revision: BigInt(meta.revision), snapshot: decode(e.data), bytes: e.data.byteLength }
       }
       return undefined
     } catch (error) {
@@ -482,14 +482,15 @@ export class KurrentDbSnapshotStore implements SnapshotStore {
     }
   }
 
-  async save(streamId: string, snapshot: StoredSnapshot): Promise<void> {
+  async save(streamId: string, snapshot: StoredSnapshot): Promise<number> {
     if (this.#closed()) throw new StoreUnavailableError('The event store is closed')
     const stream = SNAPSHOT_STREAM_PREFIX + streamId
+    const data = encode(snapshot.snapshot)
     const event = {
       id: randomUUID(),
       type: 'Snapshot',
       contentType: 'application/octet-stream',
-      data: encode(snapshot.snapshot),
+      data,
       metadata: { version: snapshot.version, revision: snapshot.revision.toString(), of: streamId },
     } as unknown as EventData<BinaryEventType>
     try {
@@ -502,6 +503,7 @@ export class KurrentDbSnapshotStore implements SnapshotStore {
     } catch (error) {
       throw translate(error, 'snapshot save')
     }
+    return data.length
   }
 }
 

@@ -265,21 +265,22 @@ describe.each(['worker', 'inline'] as const)('SqliteEventStore (SQLite specifics
     expect(seen).toEqual(Array.from({ length: 1201 }, (_, i) => i))
   })
 
-  it('snapshots: save rides the group commit, newer revision wins, clear empties', async () => {
+  it('snapshots: save rides the group commit and answers its encoded size, newer revision wins, clear empties', async () => {
     const file = temp()
     const store = open(file)
     const snaps = store.snapshots
     expect(await snaps.load('w-1')).toBeUndefined()
     const before = store.stats.transactions
-    await Promise.all([
+    const [, savedBytes] = await Promise.all([
       store.append('w-1', [{ type: 'A', data: {} }]),
       snaps.save('w-1', { version: 1, revision: 5n, snapshot: { context: { n: 2n ** 70n } } }),
     ])
+    expect(savedBytes).toBeGreaterThan(0)
     expect(store.stats.transactions - before).toBe(1)
     await snaps.save('w-1', { version: 1, revision: 3n, snapshot: { stale: true } })
-    expect(await snaps.load('w-1')).toEqual({ version: 1, revision: 5n, snapshot: { context: { n: 2n ** 70n } } })
-    await snaps.save('w-1', { version: 2, revision: 1n, snapshot: { bumped: true } })
-    expect(await snaps.load('w-1')).toEqual({ version: 2, revision: 1n, snapshot: { bumped: true } })
+    expect(await snaps.load('w-1')).toEqual({ version: 1, revision: 5n, snapshot: { context: { n: 2n ** 70n } }, bytes: savedBytes })
+    const bumpedBytes = await snaps.save('w-1', { version: 2, revision: 1n, snapshot: { bumped: true } })
+    expect(await snaps.load('w-1')).toEqual({ version: 2, revision: 1n, snapshot: { bumped: true }, bytes: bumpedBytes })
     await snaps.clear()
     expect(await snaps.load('w-1')).toBeUndefined()
   })

@@ -252,10 +252,11 @@ export class SqliteEventStore implements EventStore {
   }
 
   /** @internal */
-  async enqueueSnapshot(streamId: string, snapshot: StoredSnapshot): Promise<void> {
+  async enqueueSnapshot(streamId: string, snapshot: StoredSnapshot): Promise<number> {
     if (this.#closed) throw new StoreUnavailableError('The event store is closed')
     const dataBytes = encode(snapshot.snapshot)
     await this.#submit({ opId: 0, kind: 'snapshot', streamId, version: snapshot.version, revision: snapshot.revision, dataBytes })
+    return dataBytes.length
   }
 
   /** @internal */
@@ -263,7 +264,7 @@ export class SqliteEventStore implements EventStore {
     this.#assertOpen()
     const row = this.#stmt.snapshotLoad.get(streamId)
     if (row === undefined) return undefined
-    return { version: Number(row.version), revision: row.revision, snapshot: decode(row.data) }
+    return { version: Number(row.version), revision: row.revision, snapshot: decode(row.data), bytes: row.data.length }
   }
 
   /** @internal */
@@ -524,7 +525,7 @@ export class SqliteSnapshotStore implements SnapshotStore {
     return this.#store.loadSnapshot(streamId)
   }
 
-  save(streamId: string, snapshot: StoredSnapshot): Promise<void> {
+  save(streamId: string, snapshot: StoredSnapshot): Promise<number> {
     return this.#store.enqueueSnapshot(streamId, snapshot)
   }
 
