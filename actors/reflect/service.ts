@@ -164,12 +164,12 @@ export class ReflectService {
   }
 
   async skills(wallet: string): Promise<SkillRecord[]> {
-    return Object.values((await this.state(wallet)).context.skills).sort((a, b) => a.name.localeCompare(b.name))
+    return sortedSkills(await this.state(wallet))
   }
 
   /** Skills an agent receives: the wallet-wide ones and those attached to it. */
   async skillsForAgent(wallet: string, agentId: string): Promise<SkillRecord[]> {
-    return (await this.skills(wallet)).filter((s) => s.agentId === null || s.agentId === agentId)
+    return skillsOfAgent(await this.state(wallet), agentId)
   }
 
   /** A user's PUT: the same validation and safety scan as a synthesised skill. */
@@ -211,15 +211,15 @@ export class ReflectService {
   async systemPromptExtra(wallet: string, agentId: string, lastUserText: string): Promise<string | undefined> {
     const state = await this.state(wallet)
     const claudeMd = own(state.context.claudeMd, agentId)
-    const skills = await this.#skillsExtra(wallet, agentId, lastUserText)
+    const skills = await this.#skillsExtra(wallet, state, agentId, lastUserText)
     const parts = [...(claudeMd === undefined ? [] : [`## CLAUDE.md\n\n${claudeMd.content.trim()}`]), ...(skills === undefined ? [] : [skills])]
     return parts.length === 0 ? undefined : parts.join('\n\n')
   }
 
-  async #skillsExtra(wallet: string, agentId: string, lastUserText: string): Promise<string | undefined> {
+  async #skillsExtra(wallet: string, state: ReflectSnapshot, agentId: string, lastUserText: string): Promise<string | undefined> {
     const s = improvementSettings(await this.#p.settings(wallet))
     if (!agentOptedIn(s, agentId)) return undefined
-    const skills = await this.skillsForAgent(wallet, agentId)
+    const skills = skillsOfAgent(state, agentId)
     if (skills.length === 0) return undefined
     const text = lastUserText.toLowerCase()
     const lines = ['## Skills learned from your earlier sessions', 'Follow a skill when the task matches its description.', '']
@@ -420,3 +420,11 @@ function usd(atomic: bigint): string {
   return `$${whole}.${frac}`
 }
 
+function sortedSkills(state: ReflectSnapshot): SkillRecord[] {
+  return Object.values(state.context.skills).sort((a, b) => a.name.localeCompare(b.name))
+}
+
+/** The wallet-wide skills and those attached to `agentId`, by name. */
+function skillsOfAgent(state: ReflectSnapshot, agentId: string): SkillRecord[] {
+  return sortedSkills(state).filter((s) => s.agentId === null || s.agentId === agentId)
+}
