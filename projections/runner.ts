@@ -195,7 +195,7 @@ export class ProjectionRunner {
             // Catch-up: a full batch commits now, then the event loop gets a turn before the next one.
             this.#liveFlush.now()
             await new Promise((resolve) => setImmediate(resolve))
-          } else if (this.#waiters.length > 0 && this.#waiters.some((w) => w.position <= this.#pendingUpTo)) {
+          } else if (this.#waiters.some((w) => w.position <= this.#pendingUpTo)) {
             // Someone waits for this position: apply once the responses in flight are out.
             this.#liveFlush.schedule('soon')
           } else this.#liveFlush.schedule('batched')

@@ -1,5 +1,5 @@
 import { assign, setup, type SnapshotFrom } from 'xstate'
-import { setOwn } from '../../shared/own.js'
+import { setOwn, withoutOwn } from '../../shared/own.js'
 import type { Learning } from './grounding.js'
 import type { ReflectEvent, RunStats, RunTrigger, SkillProvenance } from './events.js'
 
@@ -150,8 +150,7 @@ export const reflectMachine = setup({
     ClaudeMdStored: {
       actions: assign(({ context, event }) => {
         const { agentId, content, contentHash, at } = event.data
-        const claudeMd: Record<string, ClaudeMdRecord> = {}
-        for (const k of Object.keys(context.claudeMd)) if (k !== agentId) setOwn(claudeMd, k, context.claudeMd[k]!)
+        const claudeMd = withoutOwn(context.claudeMd, agentId)
         if (content.length > 0) setOwn(claudeMd, agentId, { content, contentHash, updatedAt: at })
         return { claudeMd }
       }),

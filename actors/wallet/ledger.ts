@@ -1,4 +1,4 @@
-import { own, setOwn } from '../../shared/own.js'
+import { own, withoutOwn } from '../../shared/own.js'
 import type { LedgerEvent } from './events.js'
 import { WINDOW_KINDS, windowKey, type WindowKind } from './windows.js'
 
@@ -263,13 +263,6 @@ function addToWindows(prev: AgentWindows | undefined, at: Date, amount: bigint):
   return next
 }
 
-function withoutKey<T>(rec: Record<string, T>, key: string): Record<string, T> {
-  // A plain loop: rest-destructuring with a computed key is several times slower in V8.
-  const out: Record<string, T> = {}
-  for (const k of Object.keys(rec)) if (k !== key) setOwn(out, k, rec[k]!)
-  return out
-}
-
 /** Pure fold of one ledger event (unknown references are ignored, never thrown: replay must not fail). */
 export function evolveLedger(l: Ledger, event: LedgerEvent): Ledger {
   switch (event.type) {
@@ -314,7 +307,7 @@ export function evolveLedger(l: Ledger, event: LedgerEvent): Ledger {
         ...l,
         // Paid on chain (x402): an outflow like a confirmed withdrawal, not spend to sweep.
         ...(onChain === undefined ? {} : withMovement(l, { blockNumber: onChain.blockNumber, delta: -d.amount, ref: `payment:${d.reservationId}` })),
-        reservations: withoutKey(l.reservations, d.reservationId),
+        reservations: withoutOwn(l.reservations, d.reservationId),
         reserved: l.reserved - r.hold,
         closed: close(l, d.reservationId, 'settled', d.at),
         unsettledSpend: onChain === undefined ? l.unsettledSpend + d.amount : l.unsettledSpend,
@@ -334,7 +327,7 @@ export function evolveLedger(l: Ledger, event: LedgerEvent): Ledger {
       if (r === undefined) return l
       return {
         ...l,
-        reservations: withoutKey(l.reservations, d.reservationId),
+        reservations: withoutOwn(l.reservations, d.reservationId),
         reserved: l.reserved - r.hold,
         closed: close(l, d.reservationId, 'released', d.at),
       }
@@ -344,7 +337,7 @@ export function evolveLedger(l: Ledger, event: LedgerEvent): Ledger {
       const empty = daily === null && weekly === null && monthly === null && minimumBalance === null
       return {
         ...l,
-        budgets: empty ? withoutKey(l.budgets, agentId) : { ...l.budgets, [agentId]: { daily, weekly, monthly, minimumBalance } },
+        budgets: empty ? withoutOwn(l.budgets, agentId) : { ...l.budgets, [agentId]: { daily, weekly, monthly, minimumBalance } },
       }
     }
     case 'WithdrawalRequested': {

@@ -36,7 +36,7 @@ export interface ModelCallerOptions {
   clientCacheSize?: number
   /**
    * ANTHROPIC_OPEN_TELEMETRY: the SDK's OpenTelemetry spans (default off: the gateway
-   * registers no tracer, so they would only cost ~0.25 ms of CPU per call (bench/model-call); one who
+   * registers no tracer, so they would only cost 0.07–0.25 ms of CPU per call (bench/model-call); one who
    * runs an OpenTelemetry SDK in the process turns them on).
    */
   openTelemetry?: boolean
