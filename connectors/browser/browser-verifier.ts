@@ -1,6 +1,6 @@
 import { lookup as dnsLookup } from 'node:dns/promises'
 import { isIP } from 'node:net'
-import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core'
+import { chromium, errors, type Browser, type BrowserContext, type Page } from 'playwright-core'
 import type { BrowserAssertion, BrowserPort, BrowserStep, BrowserVerifyResult } from '../../actors/canvas/ports.js'
 import { HostPolicy } from './host-policy.js'
 import { startEgressProxy, type Admit, type EgressProxy } from './egress-proxy.js'
@@ -129,6 +129,9 @@ export function createBrowserVerifier(opts: BrowserVerifierOptions): BrowserPort
     })
     expired.catch(() => {})
     const within = <T>(work: Promise<T>): Promise<T> => Promise.race([work, expired])
+    // Playwright's own timeouts are set to what is left of the deadline, so its TimeoutError
+    // is the deadline too: on a loaded machine its timer can fire before the signal's does.
+    const deadlineReached = (e: unknown): boolean => deadline.aborted || e instanceof errors.TimeoutError
 
     const { browser, proxy } = await within(launch())
     let refused: { host: string; reason: string } | undefined
@@ -173,7 +176,7 @@ export function createBrowserVerifier(opts: BrowserVerifierOptions): BrowserPort
           await within(runStep(page, step, remaining()))
         } catch (e) {
           if (e instanceof BrowserError) throw forbidden() ?? e
-          throw forbidden() ?? (deadline.aborted ? stopped() : new BrowserError('browser_step_failed', `step ${i + 1} (${step.action}) failed: ${(e as Error).message.split('\n')[0]}`))
+          throw forbidden() ?? (deadlineReached(e) ? stopped() : new BrowserError('browser_step_failed', `step ${i + 1} (${step.action}) failed: ${(e as Error).message.split('\n')[0]}`))
         }
         const f = forbidden()
         if (f !== undefined) throw f
@@ -188,7 +191,7 @@ export function createBrowserVerifier(opts: BrowserVerifierOptions): BrowserPort
       return { passed: results.every((r) => r.passed), assertions: results, finalUrl: page.url(), status, screenshot }
     } catch (e) {
       if (e instanceof BrowserError) throw e
-      throw deadline.aborted ? stopped() : new BrowserError('browser_step_failed', (e as Error).message.split('\n')[0]!)
+      throw deadlineReached(e) ? stopped() : new BrowserError('browser_step_failed', (e as Error).message.split('\n')[0]!)
     } finally {
       session.close()
       await context?.close().catch(() => {})
