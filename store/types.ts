@@ -114,11 +114,14 @@ export interface EventStore {
   /** Position of the newest event (0n when empty). */
   headPosition(): Promise<Position>
   /**
-   * The same, answered synchronously where that is cheap (an embedded file: one indexed
-   * read that sees every process's commits). Lets a reader skip a catch-up when nothing
-   * was committed since it last looked. Absent on networked stores.
+   * Whether events of `streamId` may have been committed after `position`, answered without
+   * reading the stream where that is cheap (an embedded file whose every event has passed
+   * through this process: its own commits from the writer, other processes' from the poll).
+   * `changed: false` is certain; `changed: true` means "read it to know". `head` is the
+   * store's head the answer holds at. Lets a reader skip a catch-up that would read nothing.
+   * Absent on networked stores.
    */
-  localHead?(): Position
+  streamChangedSince?(streamId: string, position: Position): { head: Position; changed: boolean }
   /** Flush pending appends and release the store. */
   close(): Promise<void>
   /** Cheap reachability probe for GET /health (optional: embedded stores are always reachable). */

@@ -95,6 +95,9 @@ class SpyStore implements EventStore {
   headPosition(): Promise<bigint> {
     return this.inner.headPosition()
   }
+  streamChangedSince(streamId: string, position: bigint): { head: bigint; changed: boolean } {
+    return this.inner.streamChangedSince?.(streamId, position) ?? { head: position, changed: true }
+  }
   close(): Promise<void> {
     return this.inner.close()
   }
@@ -268,6 +271,24 @@ describe('ActorHost on SQLite', () => {
     expect((error as ActorBusyError).code).toBe('actor_busy')
     spy.failAppends = false
     expect((await host.send('busy', inc(1n))).snapshot.context.count).toBe(1n)
+  })
+
+  it('a read skips the catch-up while nothing was committed to its stream, and folds what was (another stream\'s commits do not count)', async () => {
+    const spy = new SpyStore(openStore())
+    const { host } = makeHost(spy)
+    await host.send('a', inc(1n))
+    await host.send('b', inc(2n))
+    await spy.append('other-stream', [{ type: 'Noise', data: {} }])
+    spy.reads.length = 0
+    expect((await host.read('a')).snapshot.context.count).toBe(1n)
+    expect(spy.reads).toEqual([])
+    // Behind the host's back, in this process: the read folds it.
+    await spy.append('counter-a', [{ type: 'Incremented', data: { by: 10n } }], { expectedRevision: 0n })
+    expect((await host.read('a')).snapshot.context.count).toBe(11n)
+    expect(spy.reads).toEqual([{ streamId: 'counter-a', fromRevision: 1n }])
+    spy.reads.length = 0
+    expect((await host.read('a')).snapshot.context.count).toBe(11n)
+    expect(spy.reads).toEqual([])
   })
 
   it('evicts the least recently used idle actors and rehydrates them on demand', async () => {

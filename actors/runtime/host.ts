@@ -259,15 +259,18 @@ export class ActorHost<Machine extends AnyStateMachine, Command, Event extends D
 
   /**
    * Folds events appended after the entry's revision (by anyone), ignoring their actions.
-   * Skipped when the store's head has not moved since the entry was last known current.
+   * Skipped when the store knows nothing was committed to the stream since the entry was
+   * last known current.
    */
   async #catchUp(actorId: string, entry: Entry<Machine>): Promise<void> {
-    const head = this.#p.store.localHead?.()
-    if (head !== undefined && head === entry.currentAt) return
-    const events = await this.#p.store.readStream(
-      this.streamId(actorId),
-      entry.revision === -1n ? {} : { fromRevision: entry.revision + 1n },
-    )
+    const streamId = this.streamId(actorId)
+    const since = this.#p.store.streamChangedSince?.(streamId, entry.currentAt)
+    const head = since?.head
+    if (since !== undefined && !since.changed) {
+      entry.currentAt = since.head
+      return
+    }
+    const events = await this.#p.store.readStream(streamId, entry.revision === -1n ? {} : { fromRevision: entry.revision + 1n })
     for (const e of events) this.#fold(entry, e)
     // Read before the stream: whatever committed after it has a greater position.
     if (head !== undefined) entry.currentAt = head

@@ -177,6 +177,32 @@ describe.each(['worker', 'inline'] as const)('SqliteEventStore (SQLite specifics
     expect(got.map((e) => e.position)).toEqual([1n, 2n, 3n, 4n])
   })
 
+  it('streamChangedSince is certain only about what this process dispatched: other writers make it read until their commits are polled', async () => {
+    const file = temp()
+    const a = open(file, { pollIntervalMs: 20 })
+    const b = open(file)
+    const x1 = await a.append('x', [{ type: 'X1', data: {} }])
+    const y1 = await a.append('y', [{ type: 'Y1', data: {} }])
+    // a's own commits: x has nothing after x1, y's first event is after x1.
+    expect(a.streamChangedSince('x', x1.position)).toEqual({ head: y1.position, changed: false })
+    expect(a.streamChangedSince('y', x1.position)).toEqual({ head: y1.position, changed: true })
+    expect(a.streamChangedSince('never-written', x1.position)).toEqual({ head: y1.position, changed: false })
+    // What a store opened later did not see written, it cannot vouch for.
+    expect(open(file).streamChangedSince('x', x1.position)).toEqual({ head: y1.position, changed: true })
+    // Another process writes x: until a has polled it, a cannot vouch for any stream.
+    const sub = a.subscribeAll()
+    const seen = collect(sub, 3)
+    const x2 = await b.append('x', [{ type: 'X2', data: {} }])
+    expect(a.streamChangedSince('y', y1.position)).toEqual({ head: x2.position, changed: true })
+    expect(a.streamChangedSince('x', y1.position)).toEqual({ head: x2.position, changed: true })
+    await seen
+    // Polled: x changed after y1, y did not.
+    expect(a.streamChangedSince('x', y1.position)).toEqual({ head: x2.position, changed: true })
+    expect(a.streamChangedSince('y', y1.position)).toEqual({ head: x2.position, changed: false })
+    expect(a.streamChangedSince('x', x2.position)).toEqual({ head: x2.position, changed: false })
+    await sub.close()
+  })
+
   it('a consumer that falls far behind the live feed reads the rest from the file, missing nothing', async () => {
     const store = open(temp())
     await store.append('warm', [{ type: 'Warm', data: {} }])

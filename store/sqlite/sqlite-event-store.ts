@@ -69,6 +69,8 @@ interface Writer {
 type FromWorker = { kind: 'done'; outcomes: Outcome[]; delta: WriterStats } | { kind: 'closed' }
 
 const PAGE_SIZE = 500
+/** Streams whose last position is kept for `streamChangedSince` (≈ 100 bytes each) before counting starts over. */
+const MAX_TRACKED_STREAMS = 100_000
 
 /**
  * The embedded EventStore: one SQLite file in WAL mode, shareable by several processes.
@@ -100,6 +102,13 @@ export class SqliteEventStore implements EventStore {
    * move it straight from the writer's result; the one poller moves it for other processes'.
    */
   #dispatched: Position
+  /**
+   * The last dispatched position of each stream written since `#trackedFrom` (every event
+   * in (#trackedFrom, #dispatched] is counted): what answers `streamChangedSince` without a
+   * read. Bounded: past MAX_TRACKED_STREAMS it starts over from the dispatched position.
+   */
+  readonly #lastDispatched = new Map<string, Position>()
+  #trackedFrom: Position
   #poller: NodeJS.Timeout | undefined
   #dataVersion: unknown
 
@@ -144,6 +153,7 @@ export class SqliteEventStore implements EventStore {
         : workerWriter({ file: options.file, busyTimeoutMs, maxBatchEvents }, onDone, (error) => this.#writerFailed(error), () => this.#pending.size)
     this.snapshots = new SqliteSnapshotStore(this)
     this.#dispatched = this.#stmt.headPosition.get()?.p ?? 0n
+    this.#trackedFrom = this.#dispatched
   }
 
   /** Opens (creating when missing) the store at `options.file`. */
@@ -215,6 +225,19 @@ export class SqliteEventStore implements EventStore {
   localHead(): Position {
     this.#assertOpen()
     return this.#stmt.headPosition.get()?.p ?? 0n
+  }
+
+  /**
+   * Certain only when the file holds nothing this process has not dispatched (its head is
+   * the dispatched position): then every event after `position` was counted in
+   * `#lastDispatched`, as long as counting had begun by then.
+   */
+  streamChangedSince(streamId: string, position: Position): { head: Position; changed: boolean } {
+    const head = this.localHead()
+    if (head === position) return { head, changed: false }
+    if (head !== this.#dispatched || position < this.#trackedFrom) return { head, changed: true }
+    const last = this.#lastDispatched.get(streamId)
+    return { head, changed: last !== undefined && last > position }
   }
 
   /** Writes every queued append, ends subscriptions and closes the file. */
@@ -344,6 +367,11 @@ export class SqliteEventStore implements EventStore {
 
   #dispatch(events: RecordedEvent[]): void {
     this.#dispatched = events[events.length - 1]!.position
+    for (const e of events) this.#lastDispatched.set(e.streamId, e.position)
+    if (this.#lastDispatched.size > MAX_TRACKED_STREAMS) {
+      this.#lastDispatched.clear()
+      this.#trackedFrom = this.#dispatched
+    }
     for (const s of this.#subscriptions) s.push(events)
   }
 
