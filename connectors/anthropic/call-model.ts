@@ -12,6 +12,7 @@ import type {
 import { LruMap } from '../../shared/lru.js'
 import { contentOf, emptyMessage, foldMessageEvent } from './message-fold.js'
 import { messageEvents } from './message-events.js'
+import { messagesRequestBody } from './request-body.js'
 import { undiciFetch } from './undici-fetch.js'
 import { ProviderAuthError, ProviderOverloadedError, ProviderRequestError, ProviderUnavailableError } from './errors.js'
 
@@ -105,7 +106,15 @@ export function createModelCaller(options: ModelCallerOptions = {}): CallModel {
         // The raw event stream, read and folded here: the SDK's MessageStream helper re-copies
         // its message snapshot and emits several events per delta, and its SSE reader copies
         // every chunk through web streams (bench/model-call.bench.ts).
-        const response = await client.messages.create(body, p.signal === undefined ? {} : { signal: p.signal }).asResponse()
+        const signal = p.signal === undefined ? {} : { signal: p.signal }
+        const response = await (options.openTelemetry === true
+          ? // messages.create records the SDK's spans.
+            client.messages.create(body, signal)
+          : // The same request through the SDK's generic post, its body encoded by us: its history's
+            // bytes are reused from earlier turns (request-body.ts), and create's walk of every
+            // message for SDK-helper markers (a telemetry header) is skipped.
+            client.post('/v1/messages', { body: messagesRequestBody(body), headers: { 'content-type': 'application/json' }, stream: true, ...signal })
+        ).asResponse()
         const message = emptyMessage()
         for await (const event of messageEvents(response)) {
           const delta = foldMessageEvent(message, event)

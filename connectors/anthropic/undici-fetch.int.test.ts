@@ -56,6 +56,19 @@ describe('undiciFetch, the SDK fetch over undici.request', () => {
     expect(fromUs!.headers['content-type']).toBe(fromFetch!.headers['content-type'])
   })
 
+  it('sends a bytes body (call-model.ts encodes its own) as it is, with the length global fetch gives it', async () => {
+    const bytes = Buffer.from('{"messages":["héllo ✓"]}')
+    const init = { method: 'POST', headers: { 'content-type': 'application/json' }, body: bytes }
+    seen.length = 0
+    const [a, b] = [await ours(`${url}/echo`, init), await fetch(`${url}/echo`, init)]
+    expect(nodeBodyOf(a)).toBeDefined() // sent by undici.request, not handed to global fetch
+    expect(await a.text()).toBe(await b.text())
+    const [fromUs, fromFetch] = seen
+    expect(fromUs!.body).toBe('{"messages":["héllo ✓"]}')
+    expect(fromUs!.headers['content-length']).toBe(String(bytes.length))
+    expect(fromUs!.headers['content-length']).toBe(fromFetch!.headers['content-length'])
+  })
+
   it('aborts a response being read, and refuses an unreachable host, as errors the SDK classifies', async () => {
     const ac = new AbortController()
     const r = await ours(`${url}/slow`, { signal: ac.signal })
