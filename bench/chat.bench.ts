@@ -22,7 +22,8 @@
  *
  *   npx tsx bench/chat.bench.ts
  *   BENCH_CHAT_SEQ=200 (sequential turns per contender)  BENCH_CHAT_SESSIONS=64
- *   BENCH_CHAT_SECONDS=3 (per concurrent row)  BENCH_CHAT_LONG=300 (turns in the long session)
+ *   BENCH_CHAT_SECONDS=3 (per concurrent row)  BENCH_CHAT_LONG=300 (turns in each long session)
+ *   BENCH_CHAT_LONG_SESSIONS=4 (long sessions, their turns taken in rounds)
  *   BENCH_CHAT_PROFILE_FILE=/tmp/chat.cpuprofile (also writes the profiles, for DevTools: the
  *   sequential one there, the concurrent one beside it as chat-concurrent.cpuprofile)
  */
@@ -41,6 +42,7 @@ const SEQ = Number(process.env.BENCH_CHAT_SEQ ?? 200)
 const SESSIONS = Number(process.env.BENCH_CHAT_SESSIONS ?? 64)
 const SECONDS = Number(process.env.BENCH_CHAT_SECONDS ?? 3)
 const LONG = Number(process.env.BENCH_CHAT_LONG ?? 300)
+const LONG_SESSIONS = Number(process.env.BENCH_CHAT_LONG_SESSIONS ?? 4)
 const KEY = 'sk-ant-bench-key'
 const REPO = new URL('..', import.meta.url).pathname
 
@@ -213,33 +215,38 @@ async function main(): Promise<void> {
   const perS: Partial<Record<Name, number>> = {}
   for (const name of ['directStream', 'us', 'directJson', 'portkey'] as const) perS[name] = (await concurrent(name)).perS
 
-  // History: one fresh session, LONG turns, each paired with a direct turn in the same round
-  // that carries the same conversation (a model needs the whole of it on every turn, through
-  // us or not): what is compared is what we add, at the 10th turn and at the 300th.
-  const longSession = { w: wallets[SESSIONS]!, sid: await newSession(wallets[SESSIONS]!) }
-  const conversation: { role: 'user' | 'assistant'; content: string }[] = []
-  const added: number[] = []
+  // History: LONG_SESSIONS fresh sessions, LONG turns each (taken in rounds, a turn of each
+  // session per round), every turn paired with a direct turn in the same round that carries
+  // the same conversation (a model needs the whole of it on every turn, through us or not):
+  // what is compared is what we add, at the 10th turn and at the 300th. Several sessions, so
+  // the first-ten median has more than ten samples on this noisy machine.
+  const longWallet = wallets[SESSIONS]!
+  const longSessions = await Promise.all(
+    Array.from({ length: LONG_SESSIONS }, async () => ({ sid: await newSession(longWallet), conversation: [] as { role: 'user' | 'assistant'; content: string }[], added: [] as number[] })),
+  )
   for (let k = 0; k < LONG; k++) {
-    const message = `hello ${counter++}`
-    const ours = await timed(
-      () => fetch(`${gateway.url}/agents/assistant/sessions/${longSession.sid}/chat`, { method: 'POST', headers: longSession.w.headers, body: JSON.stringify({ message }) }),
-      (t) => t.includes('"type":"done"'),
-    )
-    conversation.push({ role: 'user', content: message })
-    const direct = await timed(
-      () =>
-        fetch(`${standInUrl}/v1/messages`, {
-          method: 'POST',
-          headers: anthropicHeaders,
-          body: JSON.stringify({ model: 'claude-haiku-4-5', max_tokens: 4096, stream: true, messages: conversation }),
-        }),
-      (t) => t.includes('message_stop'),
-    )
-    conversation.push({ role: 'assistant', content: STAND_IN_REPLY })
-    added.push(ours - direct)
+    for (const s of longSessions) {
+      const message = `hello ${counter++}`
+      const ours = await timed(
+        () => fetch(`${gateway.url}/agents/assistant/sessions/${s.sid}/chat`, { method: 'POST', headers: longWallet.headers, body: JSON.stringify({ message }) }),
+        (t) => t.includes('"type":"done"'),
+      )
+      s.conversation.push({ role: 'user', content: message })
+      const direct = await timed(
+        () =>
+          fetch(`${standInUrl}/v1/messages`, {
+            method: 'POST',
+            headers: anthropicHeaders,
+            body: JSON.stringify({ model: 'claude-haiku-4-5', max_tokens: 4096, stream: true, messages: s.conversation }),
+          }),
+        (t) => t.includes('message_stop'),
+      )
+      s.conversation.push({ role: 'assistant', content: STAND_IN_REPLY })
+      s.added.push(ours - direct)
+    }
   }
-  const firstTen = median(added.slice(0, 10))
-  const lastFifty = median(added.slice(-50))
+  const firstTen = median(longSessions.flatMap((s) => s.added.slice(0, 10)))
+  const lastFifty = median(longSessions.flatMap((s) => s.added.slice(-50)))
 
   // Profiles of the gateway process: our sequential turns, then our turns under the
   // concurrent load (where the main thread saturates and its shares decide the ceiling).
@@ -279,9 +286,11 @@ async function main(): Promise<void> {
     ),
   )
   console.log(`\nOur added p50 / Portkey's added p50: ${fmt(added50(u, d) / added50(pk, dj), 2)}×`)
-  console.log(`Portkey streaming: ${portkeyStreams ? 'works' : `fails (HTTP ${portkeyStream.status}: ${portkeyStreamText.slice(0, 80)})`}`)
+  // Its body names no cause; its own log does.
+  const portkeyLogged = /\b\w*Error: [^\n]*/.exec(portkey.output())?.[0] ?? 'no error in its log'
+  console.log(`Portkey streaming: ${portkeyStreams ? 'works' : `fails (HTTP ${portkeyStream.status}: ${portkeyStreamText.slice(0, 80)}; its log: ${portkeyLogged.slice(0, 120)})`}`)
   console.log(
-    `History: added p50 in a session's turns 1–10: ${signed(firstTen)} ms; turns ${LONG - 49}–${LONG}: ${signed(lastFifty)} ms (${signed(lastFifty - firstTen)} ms, ${signed((100 * (lastFifty - firstTen)) / Math.max(firstTen, 1e-9), 0)} %)`,
+    `History (${LONG_SESSIONS} sessions): added p50 in a session's turns 1–10: ${signed(firstTen)} ms; turns ${LONG - 49}–${LONG}: ${signed(lastFifty)} ms (${signed(lastFifty - firstTen)} ms, ${signed((100 * (lastFifty - firstTen)) / Math.max(firstTen, 1e-9), 0)} %)`,
   )
   for (const [label, p] of [
     [`${PROFILED} sequential turns`, sequentialProfile],
