@@ -10,7 +10,9 @@
  *    folded by message-fold.ts, on that client;
  *  - ours: `createModelCaller` (connectors/anthropic/call-model.ts): all of the above, but the
  *    response body read straight from undici's stream by message-events.ts (eventsource-parser)
- *    instead of the SDK's web-stream SSE reader.
+ *    instead of the SDK's web-stream SSE reader, and the request sent through the SDK's `post`
+ *    with its body encoded by request-body.ts (one short message here: what that saves grows
+ *    with a conversation's length, measured by bench/chat's long sessions).
  *
  * Reported: p50 ms per call and process CPU µs per call, rounds interleaved so machine
  * load hits both alike, and their ratio.
@@ -61,7 +63,7 @@ const contenders = {
   'SDK, spans off': helperCall(new Anthropic({ apiKey: KEY, baseURL: url, maxRetries: 0, openTelemetry: false })),
   'SDK, spans off, undici.request fetch': helperCall(new Anthropic({ apiKey: KEY, baseURL: url, maxRetries: 0, openTelemetry: false, fetch: undiciFetch() })),
   'SDK raw event stream (create, stream: true), folded; spans off, undici fetch': rawStreamCall(new Anthropic({ apiKey: KEY, baseURL: url, maxRetries: 0, openTelemetry: false, fetch: undiciFetch() })),
-  'ours (createModelCaller: all of those, the body read by eventsource-parser)': async () => {
+  'ours (createModelCaller: all of those, the body read by eventsource-parser, sent by post)': async () => {
     let text = ''
     await ours({ apiKey: KEY, model: 'claude-haiku-4-5', maxTokens: 100, messages, onText: (t) => (text += t) })
     return text
