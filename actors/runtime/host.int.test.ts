@@ -273,6 +273,26 @@ describe('ActorHost on SQLite', () => {
     expect((await host.send('busy', inc(1n))).snapshot.context.count).toBe(1n)
   })
 
+  it('peek answers the last committed state at once, while the actor is held by a decision still under way', async () => {
+    const store = openStore()
+    const { host } = makeHost(store)
+    await host.send('p', inc(5n))
+    let release!: () => void
+    const held = host.hold('p', () => new Promise<void>((r) => (release = r)))
+    await new Promise((r) => setImmediate(r))
+    const peeked = await Promise.race([host.peek('p'), new Promise<'waited'>((r) => setTimeout(() => r('waited'), 200))])
+    expect(peeked).toMatchObject({ revision: 0n, snapshot: { context: { count: 5n } } })
+    // A read still takes its turn on the mailbox.
+    let read = false
+    const reading = host.read('p').then(() => (read = true))
+    await new Promise((r) => setTimeout(r, 20))
+    expect(read).toBe(false)
+    release()
+    await held
+    await reading
+    expect(read).toBe(true)
+  })
+
   it('a read skips the catch-up while nothing was committed to its stream, and folds what was (another stream\'s commits do not count)', async () => {
     const spy = new SpyStore(openStore())
     const { host } = makeHost(spy)

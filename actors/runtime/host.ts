@@ -148,8 +148,17 @@ export class ActorHost<Machine extends AnyStateMachine, Command, Event extends D
    * another process wrote since (it is read from the store only when not held here). For
    * a decision whose commit re-checks the revision (a stale state loses the append and is
    * decided again), and for settings where another process's change may land a moment late.
+   * Held here, it does not queue on the mailbox: it answers what the last command committed,
+   * even while the next one (a joint decision holding the actor) is still under way.
    */
   peek(actorId: string): Promise<ActorState<Machine>> {
+    const cached = this.#entries.get(actorId)
+    if (cached !== undefined) {
+      // Re-insert to mark as most recently used.
+      this.#entries.delete(actorId)
+      this.#entries.set(actorId, cached)
+      return Promise.resolve({ snapshot: cached.snapshot, revision: cached.revision })
+    }
     return this.#enqueue(actorId, async (entry) => ({ snapshot: entry.snapshot, revision: entry.revision }))
   }
 
