@@ -152,13 +152,8 @@ export class ActorHost<Machine extends AnyStateMachine, Command, Event extends D
    * even while the next one (a joint decision holding the actor) is still under way.
    */
   peek(actorId: string): Promise<ActorState<Machine>> {
-    const cached = this.#entries.get(actorId)
-    if (cached !== undefined) {
-      // Re-insert to mark as most recently used.
-      this.#entries.delete(actorId)
-      this.#entries.set(actorId, cached)
-      return Promise.resolve({ snapshot: cached.snapshot, revision: cached.revision })
-    }
+    const cached = this.#cached(actorId)
+    if (cached !== undefined) return Promise.resolve({ snapshot: cached.snapshot, revision: cached.revision })
     return this.#enqueue(actorId, async (entry) => ({ snapshot: entry.snapshot, revision: entry.revision }))
   }
 
@@ -218,11 +213,8 @@ export class ActorHost<Machine extends AnyStateMachine, Command, Event extends D
   }
 
   async #entry(actorId: string): Promise<Entry<Machine>> {
-    const cached = this.#entries.get(actorId)
+    const cached = this.#cached(actorId)
     if (cached !== undefined) {
-      // Re-insert to mark as most recently used.
-      this.#entries.delete(actorId)
-      this.#entries.set(actorId, cached)
       cached.pending++
       return cached
     }
@@ -240,6 +232,16 @@ export class ActorHost<Machine extends AnyStateMachine, Command, Event extends D
     this.#entries.set(actorId, entry)
     entry.pending++
     return entry
+  }
+
+  /** The actor held here, marked as the most recently used (re-inserted). */
+  #cached(actorId: string): Entry<Machine> | undefined {
+    const cached = this.#entries.get(actorId)
+    if (cached !== undefined) {
+      this.#entries.delete(actorId)
+      this.#entries.set(actorId, cached)
+    }
+    return cached
   }
 
   async #hydrate(actorId: string): Promise<Entry<Machine>> {
