@@ -106,14 +106,14 @@ export function createModelCaller(options: ModelCallerOptions = {}): CallModel {
         // The raw event stream, read and folded here: the SDK's MessageStream helper re-copies
         // its message snapshot and emits several events per delta, and its SSE reader copies
         // every chunk through web streams (bench/model-call.bench.ts).
-        const signal = p.signal === undefined ? {} : { signal: p.signal }
+        const abortable = p.signal === undefined ? {} : { signal: p.signal }
         const response = await (options.openTelemetry === true
           ? // messages.create records the SDK's spans.
-            client.messages.create(body, signal)
+            client.messages.create(body, abortable)
           : // The same request through the SDK's generic post, its body encoded by us: its history's
             // bytes are reused from earlier turns (request-body.ts), and create's walk of every
             // message for SDK-helper markers (a telemetry header) is skipped.
-            client.post('/v1/messages', { body: messagesRequestBody(body), headers: { 'content-type': 'application/json' }, stream: true, ...signal })
+            client.post('/v1/messages', { body: messagesRequestBody(body), headers: { 'content-type': 'application/json' }, stream: true, ...abortable })
         ).asResponse()
         const message = emptyMessage()
         for await (const event of messageEvents(response)) {
